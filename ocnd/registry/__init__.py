@@ -1,0 +1,1 @@
+"""OCN Registry: contract artifacts, embedded dev chain, client and snapshot."""

@@ -1,0 +1,207 @@
+"""The SQLite store: one file, one connection, one dedicated thread.
+
+Every database access runs on a single worker thread that owns the only
+connection (sqlite connections must not be shared between threads, and a pool
+of several connections just produces "database is locked").  Callers get
+Deferreds and never block the reactor.
+
+Schema changes are numbered SQL files in ``ocnd/schema`` (``NNN_name.sql``);
+the applied version lives in ``PRAGMA user_version``.  Before upgrading an
+existing database a consistent backup copy is written next to it.
+
+Durability: WAL journal with ``synchronous=FULL``, so a transaction whose
+Deferred has fired survives a crash of the process or of the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import time
+from importlib import resources
+from typing import Any, Callable, TypeVar
+
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+
+T = TypeVar("T")
+
+_MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (disk full, read-only, corrupt...)."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """All shipped migrations as (version, name, sql), in order."""
+    found = []
+    for entry in resources.files("ocnd.schema").iterdir():
+        m = _MIGRATION_RE.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort()
+    for expected, (version, name, _) in enumerate(found, start=1):
+        if version != expected:
+            raise StoreError(f"schema migrations are not contiguous at {name}")
+    return found
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    if path != ":memory:":
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    if path != ":memory:":
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"could not enable WAL journal on {path} (got {mode})")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+def apply_migrations(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the schema up to date; returns the resulting version."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    pending = [m for m in migrations() if m[0] > current]
+    if not pending:
+        return current
+    if current > 0 and path != ":memory:":
+        backup_path = f"{path}.v{current}.bak"
+        dest = sqlite3.connect(backup_path)
+        try:
+            conn.backup(dest)
+        finally:
+            dest.close()
+    for version, name, sql in pending:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split_sql(sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except Exception as e:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"migration {name} failed: {e}") from e
+    return pending[-1][0]
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split a migration file into statements (no semicolons inside literals)."""
+    out = []
+    buf = []
+    for line in sql.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            continue
+        buf.append(line)
+        if stripped.endswith(";") and sqlite3.complete_statement("\n".join(buf)):
+            out.append("\n".join(buf))
+            buf = []
+    rest = "\n".join(buf).strip()
+    if rest:
+        out.append(rest)
+    return out
+
+
+class Store:
+    """Asynchronous facade over the single SQLite connection."""
+
+    log = Logger()
+
+    def __init__(self, path: str, reactor: Any) -> None:
+        self.path = path
+        self._reactor = reactor
+        self._pool = ThreadPool(minthreads=1, maxthreads=1, name="ocnd-store")
+        self._conn: sqlite3.Connection | None = None
+        self.version = 0
+        self.last_error: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> defer.Deferred:
+        self._pool.start()
+        return self._call(self._open)
+
+    def _open(self) -> int:
+        self._conn = _connect(self.path)
+        self.version = apply_migrations(self._conn, self.path)
+        return self.version
+
+    def stop(self) -> defer.Deferred:
+        d = self._call(self._close) if self._pool.started else defer.succeed(None)
+
+        def _stop_pool(result):
+            self._pool.stop()
+            return result
+
+        return d.addBoth(_stop_pool)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
+            self._conn.close()
+            self._conn = None
+
+    # -- access --------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> defer.Deferred:
+        return threads.deferToThreadPool(self._reactor, self._pool, fn, *args, **kw)
+
+    def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> defer.Deferred:
+        """Run ``fn(conn, *args, **kw)`` in one write transaction.
+
+        The transaction commits when ``fn`` returns and rolls back when it
+        raises; the Deferred fires only after the commit reached the disk.
+        sqlite errors are turned into :class:`StoreError` with a clear text.
+        """
+        return self._call(self._transaction, fn, args, kw, "BEGIN IMMEDIATE")
+
+    def read(self, fn: Callable[..., T], *args: Any, **kw: Any) -> defer.Deferred:
+        """Run ``fn(conn, *args, **kw)`` in a read transaction."""
+        return self._call(self._transaction, fn, args, kw, "BEGIN")
+
+    def _transaction(self, fn, args, kw, begin):
+        conn = self._conn
+        if conn is None:
+            raise StoreError("store is not open")
+        started = time.perf_counter()
+        try:
+            conn.execute(begin)
+        except sqlite3.Error as e:
+            self.last_error = str(e)
+            raise StoreError(f"database unavailable: {e}") from e
+        try:
+            result = fn(conn, *args, **kw)
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            _rollback(conn)
+            self.last_error = str(e)
+            raise StoreError(f"database error: {e}") from e
+        except BaseException:
+            _rollback(conn)
+            raise
+        self.last_error = None
+        self.last_latency = time.perf_counter() - started
+        return result
+
+    def check(self) -> defer.Deferred:
+        """Quick health probe: a trivial read.  Fires with True or False."""
+        d = self.read(lambda conn: conn.execute("SELECT 1").fetchone()[0] == 1)
+        d.addErrback(lambda f: False)
+        return d
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
