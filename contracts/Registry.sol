@@ -202,21 +202,21 @@ contract Registry {
         _setParty(signer, countryCode, partyId, roles, operator);
     }
 
-    function setPartyModules(uint8[] calldata modulesSender, uint8[] calldata modulesReceiver) external {
-        _setPartyModules(msg.sender, modulesSender, modulesReceiver);
+    function setPartyModules(uint8[] calldata sender, uint8[] calldata receiver) external {
+        _setPartyModules(msg.sender, sender, receiver);
     }
 
     function setPartyModulesRaw(
         address party,
-        uint8[] calldata modulesSender,
-        uint8[] calldata modulesReceiver,
+        uint8[] calldata sender,
+        uint8[] calldata receiver,
         uint8 v,
         bytes32 r,
         bytes32 s
     ) external {
-        address signer = _recover(abi.encodePacked(party, modulesSender, modulesReceiver), v, r, s);
+        address signer = _recover(abi.encodePacked(party, sender, receiver), v, r, s);
         require(signer == party, "Signer and provided party address different.");
-        _setPartyModules(signer, modulesSender, modulesReceiver);
+        _setPartyModules(signer, sender, receiver);
     }
 
     function deleteParty() external {
