@@ -126,7 +126,13 @@ class Store:
 
     def start(self) -> defer.Deferred:
         self._pool.start()
+        if self._conn is not None:
+            return defer.succeed(self.version)
         return self._call(self._open)
+
+    def open_sync(self) -> int:
+        """Open and migrate before the reactor runs (errors surface at once)."""
+        return self._open()
 
     def _open(self) -> int:
         self._conn = _connect(self.path)

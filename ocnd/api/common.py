@@ -1,0 +1,82 @@
+"""Shared helpers for the Klein API classes: JSON I/O, auth, errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from klein import Klein
+from twisted.logger import Logger
+from werkzeug.exceptions import HTTPException
+
+from .. import ocpi
+from ..ocpi import OcpiError
+
+log = Logger(namespace="ocnd.api")
+
+
+def send_json(request, obj: Any, code: int = 200) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"Content-Type", b"application/json")
+    return ocpi.dumps(obj)
+
+
+def send_text(request, text: str, code: int = 200) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+    return text.encode("utf-8")
+
+
+class Responder:
+    """Builds OCPI envelopes with the node's clock."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+
+    def ok(self, request, data: Any = None, message: str | None = None, code: int = 200) -> bytes:
+        return send_json(request, ocpi.envelope(ocpi.SUCCESS, self.clock.seconds(), data, message), code)
+
+    def error(self, request, err: OcpiError) -> bytes:
+        return send_json(request, ocpi.envelope(err.status_code, self.clock.seconds(), None, err.message),
+                         err.http_status)
+
+
+def header(request, name: str) -> str | None:
+    value = request.getHeader(name)
+    return value if value is None else str(value)
+
+
+def read_json(request, *, required: bool = True) -> Any:
+    """Parse the request body as JSON or raise OCPI 2001."""
+    raw = request.content.read() if request.content is not None else b""
+    if not raw.strip():
+        if required:
+            raise OcpiError(ocpi.INVALID_PARAMS, "Request body is missing", 400)
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise OcpiError(ocpi.INVALID_PARAMS, f"Malformed JSON body: {e}", 400) from None
+
+
+def install_error_handlers(app: Klein, responder: Responder) -> None:
+    """Map every failure to an OCPI envelope; never a traceback."""
+
+    @app.handle_errors(OcpiError)
+    def _ocpi_error(request, failure):
+        return responder.error(request, failure.value)
+
+    @app.handle_errors(HTTPException)
+    def _http_error(request, failure):
+        exc = failure.value
+        code = exc.code or 500
+        status = ocpi.CLIENT_ERROR if code < 500 else ocpi.SERVER_ERROR
+        message = {404: "Not found", 405: "Method not allowed"}.get(code, exc.name)
+        return responder.error(request, OcpiError(status, message, code))
+
+    @app.handle_errors(Exception)
+    def _unexpected(request, failure):
+        log.failure("unhandled error on {method} {path}", failure,
+                    method=request.method.decode("latin-1", "replace"),
+                    path=request.path.decode("latin-1", "replace"))
+        return responder.error(request, OcpiError(ocpi.SERVER_ERROR, "Internal server error", 500))

@@ -1,0 +1,135 @@
+"""The ocnd node: wiring of store, registry, HTTP client and API."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from twisted.application import service
+from twisted.internet import defer, endpoints, task
+from twisted.logger import Logger
+
+from . import sdnotify
+from .api import build_app
+from .api.admin import AdminApi
+from .api.auth import AdminAuth, TokenAuth
+from .api.common import Responder
+from .api.credentials import CredentialsApi
+from .api.infra import InfraApi
+from .api.versions import VersionsApi
+from .config import Config
+from .httpclient import make_http_client
+from .keys import address_of
+from .web import OcndSite
+
+
+class NodeService(service.MultiService):
+    """Top-level service: starts registry and store, then listens.
+
+    Startup is asynchronous (the registry may need to start a chain and sync);
+    the HTTP port is opened only when everything it serves is ready, then
+    READY=1 is sent to systemd.  A startup failure stops the process with a
+    non-zero exit status.
+    """
+
+    log = Logger()
+
+    def __init__(self, *, config: Config, reactor, store, registry, node_key: str, admin_key: str) -> None:
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        self.store = store
+        self.registry = registry
+        self.node_key = node_key
+        self.node_address = address_of(node_key)
+        self.admin_key = admin_key
+        self.port = None
+        self.ready = defer.Deferred()
+        self._watchdog = None
+        self.http, self.pool = make_http_client(
+            reactor, max_per_host=config["limits"]["max_connections_per_host"],
+            connect_timeout=config["limits"]["connect_timeout"])
+        registry.setServiceParent(self)
+
+    # -- HTTP -----------------------------------------------------------------
+
+    def build_resource(self):
+        cfg = self.config
+        clock = self.reactor
+        public_url = cfg["node"]["public_url"]
+        versions = cfg["node"]["ocpi_versions"]
+        responder = Responder(clock)
+        token_auth = TokenAuth(self.store, clock)
+        hub_identity = {
+            "role": "HUB",
+            "business_details": {"name": cfg["node"]["name"]},
+            "party_id": cfg["node"]["party_id"],
+            "country_code": cfg["node"]["country_code"],
+        }
+        groups = [
+            InfraApi(store=self.store, registry=self.registry, clock=clock, started_at=clock.seconds(),
+                     public_url=public_url, node_address=self.node_address),
+            VersionsApi(public_url, versions, token_auth, responder),
+            CredentialsApi(store=self.store, clock=clock, auth=token_auth, responder=responder, http=self.http,
+                           registry=self.registry, node_address=self.node_address, public_url=public_url,
+                           hub_identity=hub_identity, versions=versions,
+                           signatures=cfg["node"]["signatures"],
+                           request_timeout=cfg["limits"]["request_timeout"], reactor=self.reactor),
+            AdminApi(store=self.store, clock=clock, auth=AdminAuth(self.admin_key), public_url=public_url,
+                     token_ttl=cfg["admin"]["registration_token_ttl"]),
+        ]
+        return build_app(responder, groups).resource()
+
+    def build_site(self) -> OcndSite:
+        limits = self.config["limits"]
+        return OcndSite(self.build_resource(), max_body=limits["max_body_size"], clock=self.reactor,
+                        idle_timeout=limits["idle_timeout"],
+                        access_log=self.config["logging"]["access_log"])
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        d = defer.ensureDeferred(self._start())
+        d.addErrback(self._start_failed)
+
+    async def _start(self) -> None:
+        await self.store.start()
+        await self.registry.ready
+        listen = self.config["node"]["listen"]
+        endpoint = endpoints.serverFromString(self.reactor, listen)
+        self.port = await endpoint.listen(self.build_site())
+        host = self.port.getHost()
+        self.log.info("ocnd listening on {host}:{port} as {url} (node address {address})",
+                      host=getattr(host, "host", "?"), port=getattr(host, "port", "?"),
+                      url=self.config["node"]["public_url"], address=self.node_address)
+        sdnotify.notify("READY=1\nSTATUS=serving OCPI on " + self.config["node"]["public_url"])
+        interval = sdnotify.watchdog_interval()
+        if interval:
+            self._watchdog = task.LoopingCall(sdnotify.notify, "WATCHDOG=1")
+            self._watchdog.clock = self.reactor
+            self._watchdog.start(interval)
+        self.ready.callback(self)
+
+    def _start_failed(self, failure) -> None:
+        self.log.critical("ocnd failed to start: {error}", error=failure.getErrorMessage(),
+                          log_failure=failure)
+        print(f"ocnd: failed to start: {failure.getErrorMessage()}", file=sys.stderr)
+        if not self.ready.called:
+            self.ready.errback(failure)
+        self.reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
+        if self.reactor.running:
+            self.reactor.stop()
+
+    async def _stop(self) -> None:
+        sdnotify.notify("STOPPING=1")
+        if self._watchdog is not None and self._watchdog.running:
+            self._watchdog.stop()
+        if self.port is not None:
+            await self.port.stopListening()
+        await self.pool.closeCachedConnections()
+        await defer.maybeDeferred(super().stopService)
+        await self.store.stop()
+
+    def stopService(self):
+        return defer.ensureDeferred(self._stop())
