@@ -101,8 +101,17 @@ def translate_error(exc: BaseException) -> BaseException:
         return RegistryUnavailable(f"registry RPC timed out: {_one_line(exc)}")
     if isinstance(exc, requests.exceptions.RequestException):
         return RegistryUnavailable(f"registry RPC failed: {_one_line(exc)}")
+    # ocnd.registry.chain errors (matched by name: no import cycle, no hard dependency)
+    kind = type(exc).__name__
+    if kind == "ChainNotRunning":
+        return RegistryUnavailable(f"embedded chain unavailable: {_one_line(exc)}")
+    if kind == "TransactionReverted" and hasattr(exc, "reason"):
+        return TransactionReverted(exc.reason or "no reason given")
     text = str(exc)
     low = text.lower()
+    if kind == "TransactionRejected" and not (
+            "insufficient" in low or "enough balance" in low or "balance" in low):
+        return RegistryError(f"transaction rejected: {_one_line(text)}")
     if "insufficient funds" in low or "enough balance" in low or "insufficient balance" in low:
         return InsufficientFunds()
     if "execution reverted" in low or type(exc).__name__ == "TransactionFailed":
@@ -576,7 +585,7 @@ class EmbeddedBackend:
         def prepare(w3):
             reg = sync_for(w3)
             nonce = w3.eth.get_transaction_count(address_of(key), "pending")
-            return reg.sign_call(build(reg), key, nonce)
+            return reg.sign_call(build(reg), key, nonce, chain_id=self.chain.chain_id)
 
         try:
             raw, tx_hash = yield self.chain.run(prepare)
