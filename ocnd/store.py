@@ -125,7 +125,8 @@ class Store:
     # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> defer.Deferred:
-        self._pool.start()
+        if not self._pool.started:
+            self._pool.start()
         if self._conn is not None:
             return defer.succeed(self.version)
         return self._call(self._open)
