@@ -28,6 +28,7 @@ import base64
 import binascii
 import copy
 import dataclasses
+import functools
 import gzip
 import re
 import zlib
@@ -306,9 +307,18 @@ _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}\Z")
 _RSV_RE = re.compile(r"(?:0x)?[0-9a-fA-F]{130}\Z")
 
 
+@functools.lru_cache(maxsize=16)
+def _account_from_key(key: str | bytes) -> Any:
+    return Account.from_key(key)
+
+
 def _account(key: Any) -> Any:
+    """LocalAccount for a key; hex/bytes keys are cached (the node signs with
+    the same key all day, and deriving the address costs as much as signing)."""
     if hasattr(key, "sign_message") and hasattr(key, "address"):
         return key
+    if isinstance(key, (str, bytes)):
+        return _account_from_key(key)
     return Account.from_key(key)
 
 

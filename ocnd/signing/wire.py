@@ -22,6 +22,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from .notary import _account
 from .rawjson import JsonNumber, java_number_str
 
 __all__ = [
@@ -67,10 +68,7 @@ def _as_bytes(body: bytes | bytearray | memoryview | str) -> bytes:
 
 def sign_body(body: bytes | str, private_key: Any) -> str:
     """Sign the exact body bytes; returns 130 hex chars (r, s, v=1b/1c), no ``0x``."""
-    if hasattr(private_key, "sign_message"):
-        signed = private_key.sign_message(encode_defunct(primitive=_as_bytes(body)))
-    else:
-        signed = Account.sign_message(encode_defunct(primitive=_as_bytes(body)), private_key)
+    signed = _account(private_key).sign_message(encode_defunct(primitive=_as_bytes(body)))
     return bytes(signed.signature).hex()
 
 
