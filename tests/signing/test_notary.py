@@ -172,3 +172,15 @@ def test_serialize_non_ascii_raw_and_number_text_kept():
     raw = brotli.decompress(base64.b64decode(N.serialize(notary)))
     assert '"rewrittenFields":{"$[\'body\'][\'x\']":"é/ü","$[\'body\'][\'n\']":10.0}'.encode() in raw
     assert raw.startswith(b'{"fields":["$')
+
+
+def test_rewrite_of_number_values_with_mixed_signer_styles():
+    body = loads('{"kwh":10.0,"response_url":"a","n":[1e-7]}')
+    mod = copy.deepcopy(body)
+    mod["kwh"] = JsonNumber("11.5")
+    for style in ("js", "java"):  # original signer JS-style or JVM-style, node re-signs JS-style
+        first = N.sign({"body": body}, USER, numbers=style)
+        second = N.rewrite(first, {"body": mod}, {"$['body']['kwh']": body["kwh"]}, NODE)
+        got = N.deserialize(N.serialize(second))
+        assert got.rewrites[0].rewritten_fields["$['body']['kwh']"].text == "10.0"
+        assert N.verify(got, {"body": mod}).is_valid
