@@ -134,6 +134,19 @@ def _endpoint(v: str) -> str:
     return v
 
 
+def _parties(v: str) -> frozenset:
+    out = set()
+    for item in v.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        m = re.fullmatch(r"([A-Za-z]{2})/([A-Za-z0-9]{3})", item)
+        if not m:
+            raise ValueError(f"expected a comma-separated list of CC/PID parties, got {item!r}")
+        out.add((m.group(1).upper(), m.group(2).upper()))
+    return frozenset(out)
+
+
 def _versions(v: str) -> tuple[str, ...]:
     items = tuple(x.strip() for x in v.split(",") if x.strip())
     for x in items:
@@ -199,6 +212,16 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
         "connect_timeout": ("10", _positive_float, "Seconds to wait for an outbound TCP/TLS connection."),
         "max_connections_per_host": ("32", _positive_int, "Persistent outbound connections kept per host."),
         "idle_timeout": ("60", _positive_float, "Seconds an idle inbound connection is kept open."),
+    },
+    "routing": {
+        "proxy_ttl": ("604800", _positive_float,
+                      "Seconds a proxy resource (pagination link, CDR location, response_url) stays valid."),
+        "proxy_sweep_interval": ("3600", _positive_float, "Seconds between sweeps of expired proxy resources."),
+        "ownership_exempt": ("", _parties,
+                             "Parties (CC/PID, comma separated) allowed to push objects owned by others, "
+                             "e.g. hubs that legitimately relay."),
+        "replay_window": ("600", _positive_float,
+                          "Seconds during which a node message with the same signature is refused as replay."),
     },
     "logging": {
         "access_log": ("false", _bool, "Log one line per HTTP request (no tokens are ever logged)."),

@@ -16,10 +16,12 @@ from .api.auth import AdminAuth, TokenAuth
 from .api.common import Responder
 from .api.credentials import CredentialsApi
 from .api.infra import InfraApi
+from .api.modules import ModulesApi
 from .api.versions import VersionsApi
 from .config import Config
 from .httpclient import make_http_client
 from .keys import address_of
+from .routing.router import Router
 from .web import OcndSite
 
 
@@ -66,6 +68,12 @@ class NodeService(service.MultiService):
             "party_id": cfg["node"]["party_id"],
             "country_code": cfg["node"]["country_code"],
         }
+        self.router = Router(
+            store=self.store, registry=self.registry, http=self.http, reactor=self.reactor,
+            node_key=self.node_key, node_address=self.node_address, public_url=public_url,
+            signatures_required=cfg["node"]["signatures"], request_timeout=cfg["limits"]["request_timeout"],
+            proxy_ttl=cfg["routing"]["proxy_ttl"], ownership_exempt=cfg["routing"]["ownership_exempt"],
+            replay_window=cfg["routing"]["replay_window"])
         groups = [
             InfraApi(store=self.store, registry=self.registry, clock=clock, started_at=clock.seconds(),
                      public_url=public_url, node_address=self.node_address),
@@ -77,6 +85,7 @@ class NodeService(service.MultiService):
                            request_timeout=cfg["limits"]["request_timeout"], reactor=self.reactor),
             AdminApi(store=self.store, clock=clock, auth=AdminAuth(self.admin_key), public_url=public_url,
                      token_ttl=cfg["admin"]["registration_token_ttl"]),
+            ModulesApi(self.router),
         ]
         return build_app(responder, groups).resource()
 

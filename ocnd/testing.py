@@ -65,8 +65,12 @@ class MockParty:
     """
 
     def __init__(self, reactor, *, token_b: str = "token-b-of-party", versions=("2.2",),
-                 modules=(("locations", "RECEIVER"), ("locations", "SENDER"))) -> None:
+                 modules=(("locations", "RECEIVER"), ("locations", "SENDER")), key: str | None = None,
+                 country_code: str = "DE", party_id: str = "CPO", role: str = "CPO") -> None:
         self.reactor = reactor
+        self.key = key
+        self.country_code, self.party_id, self.role = country_code, party_id, role
+        self.handler = None  # optional callable(Received) -> (code, headers, body bytes) | None
         self.token_b = token_b
         self.versions = versions
         self.modules = modules
@@ -74,6 +78,7 @@ class MockParty:
         self.responses: dict[tuple[str, str], tuple[int, dict[str, str], bytes]] = {}
         self.port = None
         self.base = ""
+        self.token_c = ""
         self.app = Klein()
         self.app.route("/", branch=True, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])(self._handle)
 
@@ -125,14 +130,182 @@ class MockParty:
                     for m, r in self.modules]}
                 return ocpi.dumps(ocpi.envelope(ocpi.SUCCESS, now, data))
         key = (request.method.decode(), path)
-        if key in self.responses:
-            code, headers, payload = self.responses[key]
-            request.setResponseCode(code)
-            for k, v in headers.items():
-                request.setHeader(k, v)
-            return payload
-        return ocpi.dumps(ocpi.envelope(ocpi.SUCCESS, now))
+        answer = self.handler(self.received[-1]) if self.handler is not None else None
+        if answer is None and key in self.responses:
+            answer = self.responses[key]
+        if answer is None:
+            answer = (200, {}, ocpi.envelope(ocpi.SUCCESS, now))
+        code, headers, payload = answer
+        if not isinstance(payload, (bytes, bytearray)):
+            payload = self.sign_envelope(payload, headers) if self.key else ocpi.dumps(payload)
+        request.setResponseCode(code)
+        for k, v in headers.items():
+            request.setHeader(k, v)
+        return payload
+
+    def sign_envelope(self, envelope: dict, headers: dict | None = None) -> bytes:
+        """Serialize a response envelope with this party's OCN-Signature."""
+        from .signing import notary, rawjson
+
+        sig = notary.sign(notary.response_values(headers or {}, envelope), self.key)
+        env = dict(envelope)
+        env["ocn_signature"] = notary.serialize(sig)
+        return rawjson.dumps(env).encode("utf-8")
+
+    def role_object(self) -> dict:
+        return {"role": self.role, "business_details": {"name": f"{self.country_code}/{self.party_id}"},
+                "party_id": self.party_id, "country_code": self.country_code}
+
+    @property
+    def address(self) -> str:
+        from eth_account import Account
+
+        return Account.from_key(self.key).address
+
+    # -- acting as a client of its node --------------------------------------------
+
+    async def send(self, method: str, url: str, to: tuple[str, str], *, body: bytes | None = None,
+                   sign: bool | None = None, headers: dict | None = None, correlation_id: str = "corr-1",
+                   params: dict | None = None):
+        """Send a routed request through the node with Token C; returns (code, headers, body)."""
+        import uuid
+
+        import treq
+
+        from .signing import notary, rawjson
+
+        h = {
+            "Authorization": f"Token {self.token_c}",
+            "X-Request-ID": str(uuid.uuid4()),
+            "X-Correlation-ID": correlation_id,
+            "OCPI-from-country-code": self.country_code,
+            "OCPI-from-party-id": self.party_id,
+            "OCPI-to-country-code": to[0],
+            "OCPI-to-party-id": to[1],
+        }
+        if body is not None:
+            h["Content-Type"] = "application/json"
+        if sign if sign is not None else bool(self.key):
+            values = notary.request_values(h, params, rawjson.loads(body) if body else None)
+            h["OCN-Signature"] = notary.serialize(notary.sign(values, self.key))
+        h.update(headers or {})
+        if params:
+            from urllib.parse import urlencode
+
+            url += "?" + urlencode(params)
+        response = await treq.request(method, url, headers=h, data=body, persistent=False)
+        raw = await response.content()
+        flat = {k.decode().lower(): v[0].decode() for k, v in response.headers.getAllRawHeaders()}
+        return response.code, flat, raw
 
 
 def json_body(raw: bytes) -> Any:
     return json.loads(raw.decode("utf-8"))
+
+
+class TwoNodeNetwork:
+    """Embedded chain + two real ocnd nodes on loopback + real parties.
+
+    ``node_a`` and ``node_b`` are full :class:`ocnd.node.NodeService` instances
+    (own SQLite file, own key, own HTTP port) sharing one embedded chain, the
+    way two nodes share Energy Web Chain.  ``add_party(node, ...)`` lists a
+    :class:`MockParty` in the registry with that node as operator and runs the
+    real credentials handshake.
+    """
+
+    def __init__(self, reactor, tmp_dir: str, *, signatures: bool = False, env: dict | None = None) -> None:
+        self.reactor = reactor
+        self.tmp_dir = tmp_dir
+        self.signatures = signatures
+        self.env = env or {}
+        self.chain = None
+        self.nodes: list = []
+        self.parties: list[MockParty] = []
+
+    async def start(self):
+        import os
+        import socket
+
+        from .config import load
+        from .keys import load_admin_key
+        from .node import NodeService
+        from .registry.chain import EmbeddedChain
+        from .registry.service import RegistryService
+        from .store import Store
+
+        self.chain = EmbeddedChain(self.reactor, None)
+        await self.chain.start()
+        for name, key in (("a", "0x" + "a1" * 32), ("b", "0x" + "b2" * 32)):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            data = os.path.join(self.tmp_dir, f"node-{name}")
+            env = {"OCND_NODE_DATA_DIR": data, "OCND_NODE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                   "OCND_NODE_LISTEN": f"tcp:{port}:interface=127.0.0.1",
+                   "OCND_NODE_SIGNATURES": "true" if self.signatures else "false",
+                   "OCND_REGISTRY_POLL_INTERVAL": "3600"}
+            env.update(self.env)
+            config = load([], env)
+            os.makedirs(data, exist_ok=True)
+            store = Store(config.path("store", "path"), self.reactor)
+            registry = RegistryService(config=config, reactor=self.reactor, store=store, node_key=key,
+                                       chain=self.chain)
+            node = NodeService(config=config, reactor=self.reactor, store=store, registry=registry,
+                               node_key=key, admin_key=load_admin_key(config.path("admin", "api_key_file")))
+            node.base = f"http://127.0.0.1:{port}"
+            node.startService()
+            await node.ready
+            self.nodes.append(node)
+        await self.sync()
+        return self
+
+    @property
+    def node_a(self):
+        return self.nodes[0]
+
+    @property
+    def node_b(self):
+        return self.nodes[1]
+
+    async def sync(self) -> None:
+        for node in self.nodes:
+            await node.registry.snapshot.sync()
+
+    async def add_party(self, node, *, country_code: str, party_id: str, role: str, modules, key: str,
+                        versions=("2.2",), token_b: str | None = None) -> MockParty:
+        import treq
+
+        from .registry.model import Role
+
+        party = MockParty(self.reactor, token_b=token_b or f"token-b-{country_code}-{party_id}",
+                          versions=versions, modules=modules, key=key, country_code=country_code,
+                          party_id=party_id, role=role)
+        await party.start()
+        self.parties.append(party)
+        client = node.registry.client
+        spender = self.chain.dev_accounts[0][1]
+        await client.set_party_raw(key, spender, country_code, party_id, [int(Role[role])], node.node_address)
+        response = await treq.post(node.base + "/admin/generate-registration-token",
+                                   json=[{"country_code": country_code, "party_id": party_id}],
+                                   headers={"Authorization": f"Token {node.admin_key}"}, persistent=False)
+        token_a = (await response.json())["token"]
+        version = versions[0]
+        response = await treq.post(node.base + f"/ocpi/{version}/credentials",
+                                   json=party.credentials([party.role_object()]),
+                                   headers={"Authorization": f"Token {token_a}"}, persistent=False)
+        answer = await response.json()
+        if answer.get("status_code") != 1000:
+            raise RuntimeError(f"handshake failed: {answer}")
+        party.token_c = answer["data"]["token"]
+        party.node = node
+        party.received.clear()
+        await self.sync()
+        return party
+
+    async def stop(self) -> None:
+        for party in self.parties:
+            await party.stop()
+        for node in self.nodes:
+            await node.stopService()
+        if self.chain is not None:
+            await self.chain.stop()

@@ -23,7 +23,7 @@ LOCAL_CHAIN_ID = 9
 class RegistryService(service.MultiService):
     log = Logger()
 
-    def __init__(self, *, config, reactor, store, node_key: str) -> None:
+    def __init__(self, *, config, reactor, store, node_key: str, chain=None) -> None:
         super().__init__()
         self.config = config
         self.reactor = reactor
@@ -32,12 +32,13 @@ class RegistryService(service.MultiService):
         self.node_address = address_of(node_key)
         reg = config["registry"]
         self.mode = reg["mode"]
-        self.chain = None
+        self.chain = chain
+        self._own_chain = chain is None
         self.client = None
         self.snapshot = None
         self.poller = None
         self.ready: defer.Deferred = defer.Deferred()
-        if self.mode == "embedded":
+        if self.mode == "embedded" and chain is None:
             from .chain import EmbeddedChain
 
             self.chain = EmbeddedChain(reactor, config.path("registry", "journal"),
@@ -55,11 +56,12 @@ class RegistryService(service.MultiService):
         reg = self.config["registry"]
         await self.store.start()
         if self.chain is not None:
-            await self.chain.start()
+            if self._own_chain:
+                await self.chain.start()
             backend = EmbeddedBackend(self.chain)
             registry_address = self.chain.registry_address
             permissions_address = self.chain.permissions_address
-            if reg["serve_rpc"]:
+            if reg["serve_rpc"] and self._own_chain:
                 from .rpcserver import rpc_service
 
                 rpc = rpc_service(self.reactor, self.chain, reg["serve_rpc"])
@@ -101,7 +103,7 @@ class RegistryService(service.MultiService):
         backend = getattr(self, "_backend", None)
         if backend is not None and hasattr(backend, "stop"):
             await backend.stop()
-        if self.chain is not None and self.chain.running:
+        if self.chain is not None and self._own_chain and self.chain.running:
             await self.chain.stop()
 
     def stopService(self):

@@ -1,0 +1,1 @@
+"""Routing of OCPI functional-module requests between parties and nodes."""
