@@ -71,7 +71,7 @@ def encode(req: OcpiRequest) -> bytes:
     head = wire.jackson_dumps(record)
     if req.body is None or not req.body.strip():
         return head
-    body = req.body.strip()
+    body = req.body
     try:
         json.loads(body)
     except ValueError:
@@ -82,7 +82,11 @@ def encode(req: OcpiRequest) -> bytes:
 
 
 def _top_level_spans(text: str) -> dict[str, tuple[int, int]]:
-    """Character spans of each top-level member value of a JSON object."""
+    """Character spans of each top-level member value of a JSON object.
+
+    The span of the last member reaches from just after its ':' to just
+    before the closing '}', so whitespace around a spliced body survives.
+    """
     dec = json.JSONDecoder()
     ws = " \t\n\r"
     i = 0
@@ -107,6 +111,7 @@ def _top_level_spans(text: str) -> dict[str, tuple[int, int]]:
         i = skip(i)
         if i >= n or text[i] != ":":
             raise ValueError("expected ':'")
+        after_colon = i + 1
         i = skip(i + 1)
         _value, end = dec.raw_decode(text, i)
         spans[key] = (i, end)
@@ -117,6 +122,7 @@ def _top_level_spans(text: str) -> dict[str, tuple[int, int]]:
         if i < n and text[i] == "}":
             if skip(i + 1) != n:
                 raise ValueError("trailing data")
+            spans[key] = (after_colon, i)
             return spans
         raise ValueError("expected ',' or '}'")
 

@@ -1,0 +1,29 @@
+"""Small helpers shared by the flow tests."""
+
+from __future__ import annotations
+
+import json
+
+from ocnd.signing import rawjson
+
+
+def ok_envelope(data=None) -> dict:
+    env = {"status_code": 1000}
+    if data is not None:
+        env["data"] = data
+    env["timestamp"] = "2020-01-01T00:00:00Z"
+    return env
+
+
+def answer(party, data=None, headers=None, code=200):
+    env = ok_envelope(rawjson.loads(data) if isinstance(data, bytes) else data)
+    return code, headers or {}, env
+
+
+def status(body: bytes) -> int:
+    return json.loads(body)["status_code"]
+
+
+def bodies(party, method=None, suffix=None):
+    return [r for r in party.received if (method is None or r.method == method)
+            and (suffix is None or r.path.endswith(suffix))]
