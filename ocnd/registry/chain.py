@@ -187,8 +187,11 @@ class EmbeddedChain:
             return defer.fail(ChainError("chain already started"))
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name="ocnd-chain")
         self._pool.start()
+        # "before", not "during": only before-phase triggers may return a
+        # Deferred the reactor waits for, and closing the journal has to run
+        # on the chain thread before the pool is stopped.
         self._shutdown_trigger = self._reactor.addSystemEventTrigger(
-            "during", "shutdown", self._stop_on_shutdown
+            "before", "shutdown", self._stop_on_shutdown
         )
         d = threads.deferToThreadPool(self._reactor, self._pool, self._build)
 
@@ -436,25 +439,11 @@ class EmbeddedChain:
         return w3.eth.get_transaction_receipt(tx_hash)
 
     def _as_chain_error(self, exc: Exception) -> ChainError:
-        from web3.exceptions import ContractLogicError
-
         if isinstance(exc, ChainError):
             return exc
-        if isinstance(exc, ContractLogicError):
-            data = exc.data
-            if isinstance(data, str) and data.startswith("0x"):
-                raw = bytes.fromhex(data[2:])
-            else:
-                raw = b""
-            reason = decode_revert_reason(raw)
-            if reason is None:
-                message = str(exc.message or exc)
-                reason = message.removeprefix("execution reverted: ") or None
-                if reason == "execution reverted":
-                    reason = None
-                if reason is not None:
-                    raw = encode_revert_reason(reason)
-            return TransactionReverted(reason, raw)
+        reverted = revert_from_exception(exc)
+        if reverted is not None:
+            return reverted
         return TransactionRejected(str(exc))
 
     def _check(self, raw: bytes):
@@ -578,6 +567,62 @@ class EmbeddedChain:
             db.close()
         self._tester = None
         self._w3 = None
+
+
+def revert_from_exception(exc: BaseException) -> TransactionReverted | None:
+    """Recover revert data from an eth-tester / py-evm / web3 exception chain.
+
+    eth-tester's ``call`` raises ``TransactionFailed`` with the decoded reason
+    (or ``str()`` of the raw revert bytes), ``estimate_gas`` wraps py-evm's
+    ``Revert`` whose first argument is the raw data, and web3's tester
+    provider re-raises as ``TransactionFailed("execution reverted: ...")``
+    chained to those.  Returns ``None`` if nothing in the chain is a revert.
+    """
+    import ast
+
+    from eth.exceptions import Revert
+    from eth_tester.exceptions import TransactionFailed
+
+    seen = exc
+    fallback: TransactionReverted | None = None
+    while seen is not None:
+        if isinstance(seen, Revert):
+            data = seen.args[0] if seen.args else b""
+            if isinstance(data, (bytes, bytearray)):
+                data = bytes(data)
+                return TransactionReverted(decode_revert_reason(data), data)
+        if isinstance(seen, TransactionFailed) and seen.args:
+            arg = seen.args[0]
+            if isinstance(arg, Revert):
+                seen = arg
+                continue
+            if isinstance(arg, str) and arg[:2] in ("b'", 'b"'):
+                try:
+                    arg = ast.literal_eval(arg)
+                except (ValueError, SyntaxError):
+                    pass
+            if isinstance(arg, (bytes, bytearray)):
+                data = bytes(arg)
+                return TransactionReverted(decode_revert_reason(data), data)
+            if fallback is None and isinstance(arg, str):
+                reason = arg
+                for prefix in ("execution reverted: ", "execution reverted"):
+                    if reason.startswith(prefix):
+                        reason = reason[len(prefix):]
+                        break
+                reason = reason or None
+                fallback = TransactionReverted(
+                    reason, encode_revert_reason(reason) if reason else b""
+                )
+        data = getattr(seen, "data", None)
+        if type(seen).__name__ == "ContractLogicError" and isinstance(data, str):
+            try:
+                raw = bytes.fromhex(data.removeprefix("0x"))
+            except ValueError:
+                raw = b""
+            return TransactionReverted(decode_revert_reason(raw), raw)
+        seen = seen.__cause__ or seen.__context__
+    return fallback
 
 
 def _error_text(error) -> str | None:
