@@ -1,0 +1,1 @@
+"""Bridge SQLite migrations (NNN_name.sql)."""
