@@ -16,6 +16,9 @@ import sys
 AREAS = [
     ("registry", "ocnd.cli.registry", "read and write the OCN Registry contract"),
     ("admin", "ocnd.cli.admin", "administer a running ocnd node (registration tokens, parties)"),
+    ("credentials", "ocnd.cli.credentials", "act as a party towards a node's OCPI credentials module"),
+    ("send", "ocnd.cli.send", "send one routed OCPI request through a node, as a party"),
+    ("doctor", "ocnd.cli.doctor", "check a node (or a party's versions endpoint) from outside"),
 ]
 
 
