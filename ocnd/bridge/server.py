@@ -407,11 +407,11 @@ class BridgeServer:
             raise OcpiError(ocpi.CLIENT_ERROR, "Not found", 404)
         command, uid = inc.segments
         result = self._need_body(inc)
-        known = self.bridge.resolve_async(uid, result)
         fn = getattr(self._impl("commands"), "on_result", None)
         if fn is not None:
             await maybe(fn, command, uid, result)
-        elif not known:
+        known = self.bridge.resolve_async(uid, result)
+        if fn is None and not known:
             raise OcpiError(ocpi.UNKNOWN_LOCATION, "Unknown command result id", 404)
         return Answer()
 
@@ -458,11 +458,11 @@ class BridgeServer:
         if inc.method == "POST" and len(inc.segments) == 2:
             kind, uid = inc.segments
             result = self._need_body(inc)
-            known = self.bridge.resolve_async(uid, result)
             fn = getattr(impl, "on_result", None)
             if fn is not None:
                 await maybe(fn, kind, self.bridge.async_session(uid), uid, result)
-            elif not known:
+            known = self.bridge.resolve_async(uid, result)
+            if fn is None and not known:
                 raise OcpiError(ocpi.UNKNOWN_LOCATION, "Unknown charging profile result id", 404)
             return Answer()
         if inc.method == "PUT" and len(inc.segments) == 1:
