@@ -171,3 +171,30 @@ async def test_unreachable_and_bad_url(cli, tmp_path):
                              "connection refused")
     r = await cli("admin", "node-info", "--node", "ftp://x")
     assert r.code == 2 and "not an http(s) URL" in r.err
+
+
+@pytest_twisted.ensureDeferred
+async def test_entry_point_subprocess(node, tmp_path):
+    """The installed ``ocn`` console script."""
+    import subprocess
+    import sys
+
+    from twisted.internet import threads
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCN_")}
+    env["OCN_ADMIN_KEY"] = ADMIN_KEY
+    script = os.path.join(os.path.dirname(sys.executable), "ocn")
+    ocn = [script] if os.path.exists(script) else [sys.executable, "-c",
+                                                   "import sys; from ocnd.cli import main; sys.exit(main())"]
+    cmd = [*ocn, "--json", "admin", "platforms", "--node", node.base]
+    proc = await threads.deferToThread(subprocess.run, cmd, capture_output=True, text=True, env=env,
+                                       cwd=str(tmp_path), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    cmd = [*ocn, "admin", "status", "DE", "ABC", "--node", node.base]
+    proc = await threads.deferToThread(subprocess.run, cmd, capture_output=True, text=True, env=env,
+                                       cwd=str(tmp_path), timeout=60)
+    assert (proc.returncode, proc.stderr.strip()) == (3, "ocn: error: DE/ABC: Role not found")
+    proc = await threads.deferToThread(subprocess.run, [*ocn, "send", "--help"],
+                                       capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0 and "exit codes: 0 HTTP 2xx" in proc.stdout
