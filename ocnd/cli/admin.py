@@ -234,9 +234,7 @@ def cmd_health(args):
     else:
         print(json.dumps(report, indent=2))
     if resp.status != 200 or report.get("status") != "OK":
-        if not args.json:
-            raise CliError(f"node is unhealthy: {report.get('status')}", EXIT_ERROR)
-        return EXIT_ERROR
+        raise CliError(f"node is unhealthy: {report.get('status')}", EXIT_ERROR)
     return EXIT_OK
 
 

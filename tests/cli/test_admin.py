@@ -156,6 +156,9 @@ async def test_unhealthy_node_exits_1(node, cli, monkeypatch):
     assert r.code == 1
     assert '"status": "UNHEALTHY"' in r.out
     assert r.err.strip() == "ocn: error: node is unhealthy: UNHEALTHY"
+    r = await cli("--json", "admin", "health", "--node", node.base)
+    assert r.code == 1 and r.json()["status"] == "UNHEALTHY"
+    assert r.err.strip() == "ocn: error: node is unhealthy: UNHEALTHY"
 
 
 @pytest_twisted.ensureDeferred
