@@ -62,6 +62,9 @@ class _Pending:
 class Bridge(service.MultiService):
     """One OCPI party (``config``) on one OCN node, backed by ``backoffice``.
 
+    If the backoffice has an ``attach(bridge)`` method it is called here, so
+    it can push through the bridge later.
+
     ``registry``: an :class:`ocnd.registry.client.RegistryClient`; built from
     the config (JSON-RPC) when omitted and ``config.registry_mode`` is
     ``jsonrpc``.  ``http``: a treq-compatible client (default: treq).
@@ -99,6 +102,9 @@ class Bridge(service.MultiService):
         self._signers: dict[tuple[str, str], tuple[float, set[str]]] = {}
         self.deliveries: list[defer.Deferred] = []   # async results being delivered (for tests)
         self.handshakes = 0
+        attach = getattr(backoffice, "attach", None)
+        if callable(attach):
+            attach(self)
 
     @property
     def address(self) -> str:
