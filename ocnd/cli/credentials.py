@@ -33,6 +33,9 @@ before register/update the party's versions URL is fetched with Token B from
 here as a preflight; a failure is only a warning (the node may see a
 different network than you), use --no-preflight to skip it.
 
+tokens starting with '-' (1 in 64 node tokens) must be written --token-a=VALUE or --token-c=VALUE
+(argparse would take them for an option).
+
 exit codes: 0 ok, 1 error (HTTP or OCPI error answer), 2 usage, 3 not found,
 4 node unreachable.
 """

@@ -43,6 +43,9 @@ with --sign-key-file / --sign when given.
 registry: --network local|volta|ewc|prod|<RPC URL> and --profile as for
 'ocn registry'.  --ca-file trusts an extra CA (self-signed test setups).
 
+tokens starting with '-' (1 in 64 node tokens) must be written --token=VALUE
+(argparse would take them for an option).
+
 exit codes: 0 no check failed (--strict: and none warned), 1 a check failed,
 2 usage.
 """

@@ -36,6 +36,9 @@ The OCN-Signature covers X-Correlation-ID, the four OCPI-from/to headers, the
 query parameters and the body.  A response ocn_signature is verified and its
 signatory printed.
 
+tokens starting with '-' (1 in 64 node tokens) must be written --token-c=VALUE
+(argparse would take them for an option).
+
 exit codes: 0 HTTP 2xx with OCPI status 1xxx and no bad signature, 1 error
 answer or invalid response signature, 2 usage, 3 HTTP 404, 4 node unreachable.
 """

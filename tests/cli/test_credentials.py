@@ -20,7 +20,7 @@ async def _token_a(cli, node, tmp_path, cc="DE", pid="CPO"):
 
 
 def _party_args(party, *extra):
-    return ["--token-b", party.token_b, "--versions-url", party.versions_url, "--party", "de/cpo/cpo", *extra]
+    return [f"--token-b={party.token_b}", "--versions-url", party.versions_url, "--party", "de/cpo/cpo", *extra]
 
 
 @pytest_twisted.ensureDeferred
@@ -28,7 +28,7 @@ async def test_register_get_update_delete(node, party, cli, tmp_path):
     node.list_party("DE", "CPO")
     token_a = await _token_a(cli, node, tmp_path)
 
-    r = await cli("credentials", "register", "--node", node.base + "/ocpi/versions", "--token-a", token_a,
+    r = await cli("credentials", "register", "--node", node.base + "/ocpi/versions", f"--token-a={token_a}",
                   *_party_args(party, "--save", "cpo"))
     assert r.code == 0, r.err
     out = dict(line.split(":", 1) for line in r.out.splitlines())
@@ -54,7 +54,7 @@ async def test_register_get_update_delete(node, party, cli, tmp_path):
     r = await cli("credentials", "get", "--profile", "cpo")
     assert r.code == 0, r.err
     assert f"Token C: {token_c}" in r.out
-    r = await cli("--json", "credentials", "get", "--node", node.base, "--token-c", token_c)
+    r = await cli("--json", "credentials", "get", "--node", node.base, f"--token-c={token_c}")
     obj = r.json()
     assert obj["version"] == "2.2" and obj["node"] == node.base
     assert obj["credentials"]["token"] == token_c
@@ -69,7 +69,7 @@ async def test_register_get_update_delete(node, party, cli, tmp_path):
     cp.read(path)
     assert cp.get("cpo", "token_c") == new_c
 
-    r = await cli("credentials", "get", "--node", node.base, "--token-c", token_c)
+    r = await cli("credentials", "get", "--node", node.base, f"--token-c={token_c}")
     assert r.code == 1
     assert r.err.strip() == (f"ocn: error: GET {node.base}/ocpi/2.2/credentials: HTTP 401 Unauthorized, "
                              "OCPI status 2001: Invalid CREDENTIALS_TOKEN_C")
@@ -90,7 +90,7 @@ async def test_register_json_221(node, party, cli, tmp_path):
     node.list_party("DE", "CPO")
     token_a = await _token_a(cli, node, tmp_path)
     r = await cli("--json", "credentials", "register", "--node", node.base, "--version", "2.2.1",
-                  "--token-a", token_a, *_party_args(party, "--name", "My CPO"))
+                  f"--token-a={token_a}", *_party_args(party, "--name", "My CPO"))
     assert r.code == 0, r.err
     obj = r.json()
     assert obj["version"] == "2.2.1"
@@ -107,7 +107,7 @@ async def test_register_errors(node, party, cli, tmp_path):
 
     # party not listed in the registry with this node
     token_a = await _token_a(cli, node, tmp_path)
-    r = await cli("credentials", "register", "--node", node.base, "--token-a", token_a, *_party_args(party))
+    r = await cli("credentials", "register", "--node", node.base, f"--token-a={token_a}", *_party_args(party))
     assert r.code == 1
     assert ("OCPI status 2001: Role with party_id=CPO and country_code=DE not listed in OCN Registry "
             "with my node info!") in r.err
@@ -119,21 +119,25 @@ async def test_register_errors(node, party, cli, tmp_path):
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/ocpi/versions"
     node.list_party("DE", "CPO")
-    r = await cli("credentials", "register", "--node", node.base, "--token-a", token_a, "--token-b", "b",
+    r = await cli("credentials", "register", "--node", node.base, f"--token-a={token_a}", "--token-b", "b",
                   "--versions-url", dead, "--party", "DE/CPO/CPO")
     assert r.code == 1
     err = r.err.strip().splitlines()
     assert err[0] == f"ocn: warning: preflight: cannot reach {dead}: connection refused (the node will call this URL)"
     assert "HTTP 200 OK, OCPI status 3001: Failed to request from" in err[1]
-    r = await cli("credentials", "register", "--node", node.base, "--token-a", token_a, "--token-b", "b",
+    r = await cli("credentials", "register", "--node", node.base, f"--token-a={token_a}", "--token-b", "b",
                   "--versions-url", dead, "--party", "DE/CPO/CPO", "--no-preflight")
     assert r.code == 1 and "preflight" not in r.err
 
     # wrong Token B: the preflight sees the party refuse it
-    r = await cli("credentials", "register", "--node", node.base, "--token-a", token_a, "--token-b", "bad",
+    r = await cli("credentials", "register", "--node", node.base, f"--token-a={token_a}", "--token-b", "bad",
                   "--versions-url", party.versions_url, "--party", "DE/CPO/CPO")
     assert r.code == 1
     assert f"ocn: warning: preflight: GET {party.versions_url}: HTTP 401" in r.err
+
+    # a token with a leading '-' works in the --opt=VALUE form
+    r = await cli("credentials", "get", "--node", node.base, "--token-c=-leading-dash")
+    assert r.code == 1 and "Invalid CREDENTIALS_TOKEN_C" in r.err
 
     # node down
     r = await cli("credentials", "get", "--node", dead.rsplit("/ocpi", 1)[0], "--token-c", "x")

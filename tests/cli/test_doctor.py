@@ -25,8 +25,8 @@ async def _register(cli, node, party, tmp_path):
     kf.write_text(ADMIN_KEY)
     r = await cli("--json", "admin", "generate-token", "DE", "CPO", "--node", node.base, "--api-key-file", kf)
     token_a = r.json()["token"]
-    r = await cli("--json", "credentials", "register", "--node", node.base, "--token-a", token_a,
-                  "--token-b", party.token_b, "--versions-url", party.versions_url, "--party", "DE/CPO/CPO")
+    r = await cli("--json", "credentials", "register", "--node", node.base, f"--token-a={token_a}",
+                  f"--token-b={party.token_b}", "--versions-url", party.versions_url, "--party", "DE/CPO/CPO")
     assert r.code == 0, r.err
     return token_a, r.json()["credentials"]["token"]
 
@@ -61,7 +61,7 @@ async def test_node_without_token(node, cli):
 @pytest_twisted.ensureDeferred
 async def test_node_with_tokens_and_local_round_trip(node, party, cli, tmp_path):
     token_a, token_c = await _register(cli, node, party, tmp_path)
-    r = await cli("--json", "doctor", node.base, "--token", token_c, "--party", "DE/CPO")
+    r = await cli("--json", "doctor", node.base, f"--token={token_c}", "--party", "DE/CPO")
     assert r.code == 0, r.out
     c = _by_name(r.json())
     assert c["versions"]["result"] == "pass" and c["versions"]["detail"] == "offers 2.2, 2.2.1"
@@ -79,7 +79,7 @@ async def test_node_with_tokens_and_local_round_trip(node, party, cli, tmp_path)
     # a Token A is recognised as "not a Token C" (registration not finished)
     kf = tmp_path / "admin.key"
     r = await cli("--json", "admin", "generate-token", "NL", "NEW", "--node", node.base, "--api-key-file", kf)
-    r = await cli("--json", "doctor", node.base, "--token", r.json()["token"], "--party", "NL/NEW")
+    r = await cli("--json", "doctor", node.base, "--token=" + r.json()["token"], "--party", "NL/NEW")
     c = _by_name(r.json())
     assert c["versions"]["result"] == "pass"
     assert c["token"]["result"] == "warn" and "not a Token C" in c["token"]["detail"]
@@ -92,17 +92,17 @@ async def test_node_with_tokens_and_local_round_trip(node, party, cli, tmp_path)
     assert "versions       FAIL" in r.out and "Invalid CREDENTIALS_TOKEN_A" in r.out
 
     # round trip to a module the party does not offer fails with the node's answer
-    r = await cli("--json", "doctor", node.base, "--token", token_c, "--party", "DE/CPO",
+    r = await cli("--json", "doctor", node.base, f"--token={token_c}", "--party", "DE/CPO",
                   "--round-trip", "sender/tariffs")
     c = _by_name(r.json())
     assert r.code == 1 and c["round trip"]["result"] == "fail"
-    r = await cli("--json", "doctor", node.base, "--token", token_c, "--party", "DE/CPO", "--round-trip", "none")
+    r = await cli("--json", "doctor", node.base, f"--token={token_c}", "--party", "DE/CPO", "--round-trip", "none")
     assert _by_name(r.json())["round trip"]["detail"] == "--round-trip none"
 
 
 @pytest_twisted.ensureDeferred
 async def test_party_versions_endpoint(party, cli):
-    r = await cli("--json", "doctor", party.versions_url, "--token", party.token_b)
+    r = await cli("--json", "doctor", party.versions_url, f"--token={party.token_b}")
     assert r.code == 0, r.out
     obj = r.json()
     assert obj["kind"] == "party versions"
@@ -224,7 +224,7 @@ async def test_registry_and_signed_round_trip(signed_net, cli, tmp_path):
     net = signed_net
     reg = ["--network", net.rpc_url, "--registry", net.chain.registry_address]
     kf = key_file(tmp_path, CPO_KEY)
-    r = await cli("--json", "doctor", net.node_a.base, *reg, "--party", "DE/CPA", "--token", net.cpo.token_c,
+    r = await cli("--json", "doctor", net.node_a.base, *reg, "--party", "DE/CPA", f"--token={net.cpo.token_c}",
                   "--sign-key-file", kf)
     obj = r.json()
     c = _by_name(obj)
@@ -238,7 +238,7 @@ async def test_registry_and_signed_round_trip(signed_net, cli, tmp_path):
     assert f"signed by {net.cpo.address}; response signed by {net.cpo.address}" in c["round trip"]["detail"]
 
     # unsigned round trip on a network requiring signatures
-    r = await cli("--json", "doctor", net.node_a.base, "--party", "DE/CPA", "--token", net.cpo.token_c)
+    r = await cli("--json", "doctor", net.node_a.base, "--party", "DE/CPA", f"--token={net.cpo.token_c}")
     c = _by_name(r.json())
     assert r.code == 1 and c["round trip"]["result"] == "fail"
     assert c["round trip"]["detail"].endswith("HTTP 400 Bad Request, OCPI status 2001: Missing OCN Signature")

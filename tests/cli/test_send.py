@@ -16,7 +16,7 @@ LOCATION = (b'{"country_code":"DE","party_id":"CPA","id":"LOC1","publish":true,"
 
 
 def _cpo(net, *extra):
-    return ["--node", net.node_a.base, "--token-c", net.cpo.token_c, "--from", "DE/CPA", "--to", "NL/MSP", *extra]
+    return ["--node", net.node_a.base, f"--token-c={net.cpo.token_c}", "--from", "DE/CPA", "--to", "NL/MSP", *extra]
 
 
 @pytest_twisted.ensureDeferred
@@ -114,12 +114,12 @@ async def test_invalid_response_signature_detected(party, cli):
 
     party.handler = tampered
     url = party.base + "/ocpi/2.2/sender/locations/LOC1"
-    r = await cli("send", "GET", url, "--token-c", party.token_b, "--from", "NL/MSP", "--to", "DE/CPO")
+    r = await cli("send", "GET", url, f"--token-c={party.token_b}", "--from", "NL/MSP", "--to", "DE/CPO")
     assert r.code == 1
     assert f"ocn_signature: INVALID (Request has been modified), signatory {party.address}" in r.out
     assert r.err.strip() == "ocn: error: response signature is invalid: Request has been modified"
 
-    r = await cli("--json", "send", "GET", url, "--token-c", party.token_b, "--from", "NL/MSP", "--to", "DE/CPO")
+    r = await cli("--json", "send", "GET", url, f"--token-c={party.token_b}", "--from", "NL/MSP", "--to", "DE/CPO")
     obj = r.json()
     assert obj["ok"] is False
     assert obj["signature"] == {"valid": False, "signatory": party.address, "error": "Request has been modified",
