@@ -106,19 +106,56 @@ def _error(exc: BaseException) -> dict:
     return {"code": -32000, "message": text or type(exc).__name__}
 
 
-def make_rpc_service(reactor: Any, chain: Any, endpoint: str):
-    """A twisted Service serving JSON-RPC for ``chain`` on ``endpoint``."""
-    try:
-        from ocnd.registry.rpcserver import rpc_service
-    except ImportError:
-        rpc_service = None
+class _TrackingSite(server.Site):
+    """A Site that remembers its open connections so they can be dropped."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.live: set = set()
+
+    def buildProtocol(self, addr):
+        proto = super().buildProtocol(addr)
+        site = self
+        lost = proto.connectionLost
+
+        def connection_lost(reason, _lost=lost):
+            site.live.discard(proto)
+            return _lost(reason)
+
+        proto.connectionLost = connection_lost
+        self.live.add(proto)
+        return proto
+
+    def drop_connections(self) -> None:
+        for proto in list(self.live):
+            transport = getattr(proto, "transport", None) or getattr(
+                getattr(proto, "_channel", None), "transport", None)
+            if transport is not None:
+                transport.abortConnection()
+
+
+def make_rpc_service(reactor: Any, chain: Any, endpoint: str, builtin: bool = False):
+    """A twisted Service serving JSON-RPC for ``chain`` on ``endpoint``.
+
+    With ``builtin`` (or when ``ocnd.registry.rpcserver`` is absent) the
+    minimal server here is used; its service has a ``site`` attribute whose
+    ``drop_connections()`` simulates an RPC outage for kept-alive clients.
+    """
+    rpc_service = None
+    if not builtin:
+        try:
+            from ocnd.registry.rpcserver import rpc_service
+        except ImportError:
+            rpc_service = None
     if rpc_service is not None:
         return rpc_service(reactor, chain, endpoint)
     from twisted.application.strports import service as strports_service
 
-    site = server.Site(_MiniRpc(chain))
+    site = _TrackingSite(_MiniRpc(chain))
     site.displayTracebacks = False
-    return strports_service(endpoint, site, reactor=reactor)
+    svc = strports_service(endpoint, site, reactor=reactor)
+    svc.site = site
+    return svc
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -233,3 +233,72 @@ def test_poller_logs_failure(caplog):
         globalLogPublisher.removeObserver(observer)
     assert any("registry full reconcile failed" in str(e.get("log_format", "")).replace(
         "{what}", e.get("what", "")) for e in seen)
+
+
+# -- RPC down: JsonRpcBackend against the embedded chain's JSON-RPC on 127.0.0.1 --------
+
+
+async def _listen(reactor, chain, port=0):
+    from ocnd.registry.devchain import make_rpc_service
+
+    svc = make_rpc_service(reactor, chain, f"tcp:{port}:interface=127.0.0.1", builtin=True)
+    svc.startService()
+    listening = await svc._waitingForPort
+    return svc, listening.getHost().port
+
+
+async def _sleep(reactor, seconds):
+    await task.deferLater(reactor, seconds, lambda: None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_rpc_down_served_from_snapshot_then_resumes(chain, store):
+    from twisted.internet import reactor
+
+    from ocnd.registry.client import JsonRpcBackend
+
+    svc, port = await _listen(reactor, chain)
+    backend = JsonRpcBackend(reactor, f"http://127.0.0.1:{port}", timeout=2)
+    client = RegistryClient(backend, chain.registry_address, chain.permissions_address)
+    writer = RegistryClient(EmbeddedBackend(chain), chain.registry_address, chain.permissions_address)
+    op, party, party2 = (k for _, k in chain.dev_accounts[1:4])
+    snap = RegistrySnapshot(store, client, reactor)
+    await snap.start()
+    poller = RegistryPoller(snap, reactor, interval=0.1, full_interval=3600)
+    try:
+        await client.set_node(op, "https://rpc.example")     # a write over JSON-RPC too
+        await client.set_party(party, "be", "rpc", [Role.CPO], addr(op))
+        poller.startService()
+        await poller.poll_now()
+        assert snap.ok and snap.get_operator("BE", "rpc").url == "https://rpc.example"
+
+        # outage: stop listening and drop the kept-alive connections
+        await svc.stopService()
+        svc.site.drop_connections()
+        await writer.set_party(party2, "BE", "NEW", [Role.EMSP], addr(op))  # happens meanwhile
+        failures = poller.failures
+        for _ in range(50):
+            await _sleep(reactor, 0.1)
+            if poller.failures >= failures + 2:
+                break
+        assert poller.failures >= failures + 2            # the loop keeps going
+        assert not snap.ok and snap.rpc_errors >= 2
+        assert "unreachable" in snap.last_error
+        assert snap.age() > 0
+        assert snap.get_operator("be", "RPC").url == "https://rpc.example"  # still served
+        assert snap.get_party("BE", "NEW") is None
+        assert (await snap.refresh_party("BE", "RPC")).address == addr(party)
+
+        # back up on the same port: sync resumes and picks up what happened meanwhile
+        svc, _ = await _listen(reactor, chain, port)
+        for _ in range(50):
+            await _sleep(reactor, 0.1)
+            if snap.ok:
+                break
+        assert snap.ok and snap.last_error is None
+        assert snap.get_party("be", "new").address == addr(party2)
+    finally:
+        await defer.maybeDeferred(poller.stopService)
+        await backend.stop()
+        await defer.maybeDeferred(svc.stopService)
+        svc.site.drop_connections()
