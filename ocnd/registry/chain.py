@@ -421,6 +421,10 @@ class EmbeddedChain:
         acct = Account.from_key(private_key)
         tx = {k: v for k, v in tx.items() if v is not None}
         tx.pop("from", None)
+        if tx.get("to"):
+            from eth_utils import to_checksum_address
+
+            tx["to"] = to_checksum_address(tx["to"])
         tx.setdefault("chainId", self.chain_id)
         tx.setdefault("value", 0)
         if "nonce" not in tx:
@@ -428,12 +432,13 @@ class EmbeddedChain:
         if "gasPrice" not in tx and "maxFeePerGas" not in tx:
             tx["gasPrice"] = GAS_PRICE
         if "gas" not in tx:
-            estimate_tx = dict(tx, **{"from": acct.address})
-            estimate_tx.pop("chainId", None)
-            try:
-                tx["gas"] = w3.eth.estimate_gas(estimate_tx)
-            except Exception as e:
-                raise self._as_chain_error(e) from e
+            tx["gas"] = self.execute_estimate({
+                "from": acct.address,
+                "to": tx.get("to"),
+                "data": tx.get("data"),
+                "value": tx.get("value"),
+                "gas_price": tx.get("gasPrice") or tx.get("maxFeePerGas"),
+            })
         signed = acct.sign_transaction(tx)
         tx_hash = self._send_raw(bytes(signed.raw_transaction), journal=journal)
         return w3.eth.get_transaction_receipt(tx_hash)
@@ -517,6 +522,86 @@ class EmbeddedChain:
             self._tester.send_raw_transaction("0x" + raw.hex())
         except Exception as e:
             raise TransactionRejected(f"transaction not applied: {e}") from e
+
+    # -- calls (chain thread only) ---------------------------------------
+
+    def header_for(self, block_id="latest"):
+        """The py-evm header of a mined block: a number or a tag
+        (``latest``/``pending``/``safe``/``finalized``/``earliest``)."""
+        chain = self._tester.backend.chain
+        head = chain.get_canonical_head()
+        if block_id in ("latest", "pending", "safe", "finalized", None):
+            return head
+        if block_id == "earliest":
+            block_id = 0
+        if not isinstance(block_id, int) or block_id < 0 or block_id > head.block_number:
+            raise ChainError(f"block {block_id} not found")
+        return chain.get_canonical_block_header_by_number(block_id)
+
+    def _spoofed(self, tx: dict, header):
+        from eth.vm.spoof import SpoofTransaction
+        from eth_utils import to_canonical_address
+
+        chain = self._tester.backend.chain
+        sender = to_canonical_address(tx.get("from") or "0x" + "00" * 20)
+        to = to_canonical_address(tx["to"]) if tx.get("to") else b""
+        data = tx.get("data") or b""
+        if isinstance(data, str):
+            data = bytes.fromhex(data.removeprefix("0x"))
+        vm = chain.get_vm(at_header=header)
+        with vm.in_costless_state() as state:
+            nonce = state.get_nonce(sender)
+        unsigned = chain.create_unsigned_transaction(
+            nonce=nonce,
+            gas_price=int(tx.get("gas_price") or 0),
+            gas=int(tx.get("gas") or header.gas_limit),
+            to=to,
+            value=int(tx.get("value") or 0),
+            data=data,
+        )
+        return vm, SpoofTransaction(unsigned, from_=sender)
+
+    def execute_call(self, tx: dict, block_id="latest") -> bytes:
+        """``eth_call`` semantics on the chain thread.
+
+        ``tx`` has ``from``/``to`` (hex), ``data`` (hex or bytes), ``value``,
+        ``gas``, ``gas_price`` (ints, optional).  Like geth, a missing or
+        zero gas price runs the call fee-free (base fee 0), so senders
+        without balance (or no sender at all) can read.  Raises
+        :class:`TransactionReverted` with the raw revert data.
+        """
+        header = self.header_for(block_id)
+        vm, spoofed = self._spoofed(tx, header)
+        with vm.in_costless_state() as state:
+            try:
+                computation = state.apply_transaction(spoofed)
+            except Exception as e:
+                raise TransactionRejected(str(e)) from e
+        if computation.is_error:
+            data = bytes(computation.output or b"")
+            reason = decode_revert_reason(data)
+            if reason is None and not data:
+                reason = _error_text(computation.error)
+            raise TransactionReverted(reason, data)
+        return bytes(computation.output)
+
+    def execute_estimate(self, tx: dict, block_id="latest") -> int:
+        """``eth_estimateGas`` semantics on the chain thread (py-evm's binary
+        search, fee-free like :meth:`execute_call`)."""
+        header = self.header_for(block_id)
+        _, spoofed = self._spoofed(tx, header)
+        try:
+            return int(self._tester.backend.chain.estimate_gas(spoofed, header))
+        except Exception as e:
+            raise self._as_chain_error(e) from e
+
+    def call(self, tx: dict, block_id="latest") -> defer.Deferred:
+        """Deferred :meth:`execute_call`."""
+        return self._call(self.execute_call, dict(tx), block_id)
+
+    def estimate_gas(self, tx: dict, block_id="latest") -> defer.Deferred:
+        """Deferred :meth:`execute_estimate`."""
+        return self._call(self.execute_estimate, dict(tx), block_id)
 
     # -- journal --------------------------------------------------------
 
