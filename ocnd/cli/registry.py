@@ -139,7 +139,9 @@ class Context:
         self.args = args
         self.profile = _load_profile(args.profile) if args.profile else {}
         net = args.network or self.profile.get("network") or ("" if "rpc_url" in self.profile else "local")
-        base = dict(NETWORKS.get(net.lower(), {})) if net else {}
+        # a bare RPC URL (flag or profile) defaults to the deterministic local deployment
+        base = (dict(NETWORKS.get(net.lower(), {})) if net else
+                {"chain_id": None, "registry": LOCAL_REGISTRY, "permissions": LOCAL_PERMISSIONS})
         if net and not base:
             if "://" not in net:
                 raise CliError(f"unknown network {net!r} (local, volta, ewc, prod or an RPC URL)",
