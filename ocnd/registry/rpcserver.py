@@ -11,8 +11,12 @@ or the chain's send methods); nothing here touches py-evm directly.
 Deviations from geth worth knowing:
 
 * a transaction that would revert or is invalid is refused up front
-  (``-32000``, plus revert data for reverts) instead of being mined with
-  status 0, so it never consumes a nonce and is never journaled;
+  (reverts: code ``3`` with ``execution reverted: <reason>`` and the raw
+  ``0x08c379a0...`` data, like geth's eth_call; invalid: ``-32000``)
+  instead of being mined with status 0, so it never consumes a nonce and is
+  never journaled;
+* eth_call / eth_estimateGas without a fee (or with fee 0) run fee-free, so
+  a missing or unfunded ``from`` works (web3j sends gasPrice 0);
 * ``pending`` is treated as ``latest`` (every transaction is mined at once);
 * no filters/subscriptions (``eth_newFilter`` etc.); poll ``eth_getLogs``.
 """
