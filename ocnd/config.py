@@ -220,6 +220,9 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
         "ownership_exempt": ("", _parties,
                              "Parties (CC/PID, comma separated) allowed to push objects owned by others, "
                              "e.g. hubs that legitimately relay."),
+        "v1_blacklist": ("false", _bool,
+                         "OcnRules blacklist blocks a listed sender for every module (v1 behaviour) instead of "
+                         "only the listed modules."),
         "replay_window": ("600", _positive_float,
                           "Seconds during which a node message with the same signature is refused as replay."),
     },

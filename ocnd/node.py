@@ -17,11 +17,14 @@ from .api.common import Responder
 from .api.credentials import CredentialsApi
 from .api.infra import InfraApi
 from .api.modules import ModulesApi
+from .api.rules import RulesApi
 from .api.versions import VersionsApi
 from .config import Config
 from .httpclient import make_http_client
 from .keys import address_of
+from .ocpi import OcpiError
 from .routing.router import Router
+from . import rules
 from .web import OcndSite
 
 
@@ -73,7 +76,7 @@ class NodeService(service.MultiService):
             node_key=self.node_key, node_address=self.node_address, public_url=public_url,
             signatures_required=cfg["node"]["signatures"], request_timeout=cfg["limits"]["request_timeout"],
             proxy_ttl=cfg["routing"]["proxy_ttl"], ownership_exempt=cfg["routing"]["ownership_exempt"],
-            replay_window=cfg["routing"]["replay_window"])
+            replay_window=cfg["routing"]["replay_window"], rules_check=self._rules_check)
         groups = [
             InfraApi(store=self.store, registry=self.registry, clock=clock, started_at=clock.seconds(),
                      public_url=public_url, node_address=self.node_address),
@@ -85,9 +88,20 @@ class NodeService(service.MultiService):
                            request_timeout=cfg["limits"]["request_timeout"], reactor=self.reactor),
             AdminApi(store=self.store, clock=clock, auth=AdminAuth(self.admin_key), public_url=public_url,
                      token_ttl=cfg["admin"]["registration_token_ttl"]),
+            RulesApi(store=self.store, auth=token_auth, responder=responder, versions=versions,
+                     node_signatures=cfg["node"]["signatures"]),
             ModulesApi(self.router),
         ]
         return build_app(responder, groups).resource()
+
+    def _rules_check(self, conn, platform_id: int, sender: tuple[str, str], module: str) -> OcpiError | None:
+        """Runs inside the router's read transaction: the receiver's OcnRules, always fresh."""
+        try:
+            rules.check_allowed(conn, platform_id, sender[0], sender[1], module,
+                                v1_blacklist=self.config["routing"]["v1_blacklist"])
+        except OcpiError as e:
+            return e
+        return None
 
     def build_site(self) -> OcndSite:
         limits = self.config["limits"]

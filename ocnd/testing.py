@@ -47,6 +47,27 @@ class FakeRegistry(service.Service):
         return {"mode": "fake", "ok": self.available, "last_sync_age": 0.0, "last_error": None}
 
 
+class _TrackingSite(Site):
+    """A Site that knows its open connections, so tests can take a server down."""
+
+    def __init__(self, resource) -> None:
+        super().__init__(resource)
+        self.open: set = set()
+
+    def buildProtocol(self, addr):
+        proto = super().buildProtocol(addr)
+        site = self
+        original = proto.connectionLost
+
+        def lost(reason, _orig=original):
+            site.open.discard(proto)
+            return _orig(reason)
+
+        proto.connectionLost = lost
+        self.open.add(proto)
+        return proto
+
+
 @attrs.define
 class Received:
     method: str
@@ -71,6 +92,7 @@ class MockParty:
         self.key = key
         self.country_code, self.party_id, self.role = country_code, party_id, role
         self.handler = None  # optional callable(Received) -> (code, headers, body bytes) | None
+        self.delay = 0.0     # seconds to wait before answering module requests (slow party)
         self.token_b = token_b
         self.versions = versions
         self.modules = modules
@@ -86,7 +108,8 @@ class MockParty:
         from twisted.internet import endpoints
 
         ep = endpoints.TCP4ServerEndpoint(self.reactor, 0, interface="127.0.0.1")
-        d = ep.listen(Site(self.app.resource()))
+        self.site = _TrackingSite(self.app.resource())
+        d = ep.listen(self.site)
 
         def listening(port):
             self.port = port
@@ -96,7 +119,16 @@ class MockParty:
         return d.addCallback(listening)
 
     def stop(self):
-        return defer.maybeDeferred(self.port.stopListening) if self.port else defer.succeed(None)
+        """Stop listening and drop open connections (a party that went down)."""
+        if not self.port:
+            return defer.succeed(None)
+        d = defer.maybeDeferred(self.port.stopListening)
+        for proto in list(self.site.open):
+            transport = getattr(proto, "transport", None) or getattr(getattr(proto, "_channel", None),
+                                                                     "transport", None)
+            if transport is not None:
+                transport.abortConnection()
+        return d
 
     @property
     def versions_url(self) -> str:
@@ -141,6 +173,10 @@ class MockParty:
         request.setResponseCode(code)
         for k, v in headers.items():
             request.setHeader(k, v)
+        if self.delay:
+            from twisted.internet import task
+
+            return task.deferLater(self.reactor, self.delay, lambda: payload)
         return payload
 
     def sign_envelope(self, envelope: dict, headers: dict | None = None) -> bytes:

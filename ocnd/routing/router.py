@@ -358,16 +358,24 @@ class Router:
 
     # -- delivery -------------------------------------------------------------------
 
-    async def _http(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Reply:
+    async def _http(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                    timeout: float | None = None) -> Reply:
         started = time.perf_counter()
+        timeout = timeout or self.request_timeout
         try:
             response = await self.http.request(method, url, headers=headers, data=body,
-                                               timeout=self.request_timeout, reactor=self.reactor)
+                                               timeout=timeout, reactor=self.reactor)
             raw = await response.content()
-        except (txerror.TimeoutError, defer.CancelledError) as e:
+        except (txerror.TimeoutError, defer.CancelledError):
             raise OcpiError(ocpi.TIMEOUT, f"Request timeout: {url.split('?')[0]} did not answer within "
-                                          f"{self.request_timeout:g}s") from None
-        except (txerror.ConnectError, txerror.DNSLookupError, ResponseNeverReceived) as e:
+                                          f"{timeout:g}s") from None
+        except ResponseNeverReceived as e:
+            if any(r.check(defer.CancelledError) for r in e.reasons):
+                raise OcpiError(ocpi.TIMEOUT, f"Request timeout: {url.split('?')[0]} did not answer within "
+                                              f"{timeout:g}s") from None
+            raise OcpiError(ocpi.CONNECTION_PROBLEM,
+                            f"Connection problem: connection lost calling {url.split('?')[0]}") from None
+        except (txerror.ConnectError, txerror.DNSLookupError) as e:
             raise OcpiError(ocpi.CONNECTION_PROBLEM,
                             f"Connection problem: {e.__class__.__name__} calling {url.split('?')[0]}") from None
         except Exception as e:  # noqa: BLE001 - malformed URL and the like
@@ -408,7 +416,9 @@ class Router:
             "OCN-Signature": wire.sign_body(payload, self.node_key),
             "Content-Type": "application/json",
         }
-        return await self._http("POST", node_url.rstrip("/") + "/ocn/message", headers, payload)
+        # wait longer for a node than the node waits for its party, so its 4002 comes back
+        return await self._http("POST", node_url.rstrip("/") + "/ocn/message", headers, payload,
+                                timeout=self.request_timeout * 1.5 + 1)
 
     # -- responses ------------------------------------------------------------------
 

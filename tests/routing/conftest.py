@@ -2,42 +2,18 @@ from __future__ import annotations
 
 import pytest_twisted
 
-from ocnd.testing import TwoNodeNetwork
-
-CPO_KEY = "0x" + "c0" * 32
-MSP_KEY = "0x" + "e1" * 32
-MSP2_KEY = "0x" + "e2" * 32
-
-CPO_MODULES = (("locations", "SENDER"), ("locations", "RECEIVER"), ("commands", "RECEIVER"),
-               ("tokens", "RECEIVER"), ("sessions", "SENDER"), ("cdrs", "SENDER"), ("tariffs", "SENDER"),
-               ("chargingprofiles", "RECEIVER"), ("lite-locations", "SENDER"))
-MSP_MODULES = (("locations", "RECEIVER"), ("sessions", "RECEIVER"), ("cdrs", "RECEIVER"), ("tariffs", "RECEIVER"),
-               ("commands", "SENDER"), ("tokens", "SENDER"), ("chargingprofiles", "SENDER"))
-
-
-async def _network(tmp_path, signatures):
-    from twisted.internet import reactor
-
-    net = TwoNodeNetwork(reactor, str(tmp_path), signatures=signatures)
-    await net.start()
-    net.cpo = await net.add_party(net.node_a, country_code="DE", party_id="CPA", role="CPO",
-                                  modules=CPO_MODULES, key=CPO_KEY)
-    net.msp = await net.add_party(net.node_b, country_code="NL", party_id="MSP", role="EMSP",
-                                  modules=MSP_MODULES, key=MSP_KEY)
-    net.msp_local = await net.add_party(net.node_a, country_code="CH", party_id="MSL", role="EMSP",
-                                        modules=MSP_MODULES, key=MSP2_KEY)
-    return net
+from networks import network_with_parties
 
 
 @pytest_twisted.async_yield_fixture
 async def network(tmp_path):
-    net = await _network(tmp_path, signatures=False)
+    net = await network_with_parties(tmp_path, signatures=False)
     yield net
     await net.stop()
 
 
 @pytest_twisted.async_yield_fixture
 async def signed_network(tmp_path):
-    net = await _network(tmp_path, signatures=True)
+    net = await network_with_parties(tmp_path, signatures=True)
     yield net
     await net.stop()
