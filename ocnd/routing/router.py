@@ -44,6 +44,32 @@ class Reply:
     headers: dict[str, str] = attrs.Factory(dict)
 
 
+@attrs.define
+class RoutedEvent:
+    """One hop as this node saw it; handed to observers (metrics, trace, status).
+
+    Metadata only: never bodies, tokens or signatures.
+    """
+
+    direction: str                  # "party" (from a local party) or "node" (POST /ocn/message)
+    started: float                  # clock seconds
+    module: str = ""
+    interface: str = ""
+    method: str = ""
+    sender: tuple[str, str] | None = None
+    receiver: tuple[str, str] | None = None
+    request_id: str = ""
+    correlation_id: str = ""
+    target: str = ""                # "local", "remote" or "" when refused before forwarding
+    target_node: str = ""           # URL of the next node for remote hops
+    http_status: int = 0
+    status_code: int | None = None
+    latency: float = 0.0            # seconds spent in this node, forwarding included
+    bytes_in: int = 0
+    bytes_out: int = 0
+    error: str | None = None
+
+
 @attrs.frozen
 class LocalView:
     """Everything the router needs from the database for one request."""
@@ -133,12 +159,39 @@ class Router:
     # -- party → node -------------------------------------------------------------
 
     async def from_party(self, request, route: Route) -> Reply:
+        event = RoutedEvent("party", self.reactor.seconds(), module=route.module, interface=route.interface,
+                            method=request.method.decode("latin-1"))
+        started = time.perf_counter()
         try:
-            return await self._from_party(request, route)
+            reply = await self._from_party(request, route, event)
         except OcpiError as e:
-            return self._error_from(e)
+            event.error = e.message
+            reply = self._error_from(e)
+        self._emit(event, reply, started)
+        return reply
 
-    async def _from_party(self, request, route: Route) -> Reply:
+    def _emit(self, event: RoutedEvent, reply: Reply, started: float) -> None:
+        event.latency = time.perf_counter() - started
+        event.http_status = reply.code
+        event.bytes_out = len(reply.body)
+        try:
+            event.status_code = int(rawjson.loads(reply.body).get("status_code"))
+        except Exception:  # noqa: BLE001 - non-envelope bodies just have no status
+            event.status_code = None
+        for observer in self.observers:
+            try:
+                observer(event)
+            except Exception:  # noqa: BLE001
+                self.log.failure("routing observer failed")
+
+    def _note(self, event: RoutedEvent | None, req: OcpiRequest) -> None:
+        if event is None:
+            return
+        event.sender, event.receiver = req.sender, req.receiver
+        event.request_id, event.correlation_id = req.request_id, req.correlation_id
+        event.bytes_in = len(req.body or b"")
+
+    async def _from_party(self, request, route: Route, event: RoutedEvent | None = None) -> Reply:
         hdr = {name: request.getHeader(name) for name in REQUIRED_HEADERS}
         candidates = ocpi.token_candidates(request.getHeader("Authorization"))
         for name in REQUIRED_HEADERS:
@@ -160,6 +213,7 @@ class Router:
             signature=request.getHeader("OCN-Signature"), url_path=route.url_path, query=query,
             custom=route.custom, body=body or None,
         )
+        self._note(event, req)
         digests = [ocpi.token_hash(t) for t in candidates]
         view = await self.store.read(self._local_view, digests, req)
         sp = view.sender_platform
@@ -186,6 +240,8 @@ class Router:
                 raise view.rules_error
             if route.async_in:
                 req, body_json = await self._rewrite_async_local(req, route, body_json, signing)
+            if event is not None:
+                event.target = "local"
             reply = await self._deliver_local(req, rp, view.endpoint_url)
         else:
             operator = self.registry.get_operator(*receiver)
@@ -195,6 +251,8 @@ class Router:
                 raise OcpiError(ocpi.UNKNOWN_RECEIVER, "Receiver is listed with this node but not connected")
             if route.async_in:
                 req, body_json = self._rewrite_async_remote(req, route, body_json, operator.url, signing)
+            if event is not None:
+                event.target, event.target_node = "remote", operator.url
             reply = await self._deliver_remote(req, operator.url)
         resp_signing = signing
         return await self._handle_response(req, route, reply, resp_signing)
@@ -481,12 +539,17 @@ class Router:
     # -- node → node ----------------------------------------------------------------
 
     async def from_node(self, request) -> Reply:
+        event = RoutedEvent("node", self.reactor.seconds(), method="POST")
+        started = time.perf_counter()
         try:
-            return await self._from_node(request)
+            reply = await self._from_node(request, event)
         except OcpiError as e:
-            return self._error_from(e)
+            event.error = e.message
+            reply = self._error_from(e)
+        self._emit(event, reply, started)
+        return reply
 
-    async def _from_node(self, request) -> Reply:
+    async def _from_node(self, request, event: RoutedEvent | None = None) -> Reply:
         if not request.getHeader("X-Request-ID"):
             raise OcpiError(ocpi.INVALID_PARAMS, "Missing required header: X-Request-ID", 400)
         signature = request.getHeader("OCN-Signature")
@@ -494,6 +557,9 @@ class Router:
             raise OcpiError(ocpi.INVALID_PARAMS, "Missing required header: OCN-Signature", 400)
         raw = request.content.read() if request.content is not None else b""
         req = msgcodec.decode(raw)
+        self._note(event, req)
+        if event is not None:
+            event.module, event.interface, event.method = req.module, req.interface, req.method
         sender_listing = self.registry.get_operator(*req.sender)
         if sender_listing is None:
             raise OcpiError(ocpi.UNKNOWN_RECEIVER, "Sending party not registered on Open Charging Network")
@@ -521,6 +587,8 @@ class Router:
         if req.proxy_uid is not None and req.proxy_resource is not None:
             await self.store.run(proxies.put, req.proxy_uid, req.receiver, req.sender, req.proxy_resource,
                                  self.reactor.seconds(), self.proxy_ttl)
+        if event is not None:
+            event.target = "local"
         reply = await self._deliver_local(req, rp, view.endpoint_url)
         try:
             envelope = rawjson.loads(reply.body)
