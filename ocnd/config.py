@@ -213,6 +213,15 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
         "max_connections_per_host": ("32", _positive_int, "Persistent outbound connections kept per host."),
         "idle_timeout": ("60", _positive_float, "Seconds an idle inbound connection is kept open."),
     },
+    "tasks": {
+        "still_alive_interval": ("900", _non_negative_float,
+                                 "Seconds between checks that connected parties still answer (0 = off)."),
+        "planned_party_interval": ("3600", _non_negative_float,
+                                   "Seconds between scans of the registry for parties of this node that have not "
+                                   "connected yet (0 = off)."),
+        "liveness_write_interval": ("60", _non_negative_float,
+                                    "A successful exchange refreshes a platform's last_updated at most this often."),
+    },
     "routing": {
         "proxy_ttl": ("604800", _positive_float,
                       "Seconds a proxy resource (pagination link, CDR location, response_url) stays valid."),
@@ -228,6 +237,20 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
     },
     "logging": {
         "access_log": ("false", _bool, "Log one line per HTTP request (no tokens are ever logged)."),
+    },
+    "observability": {
+        "metrics": ("admin", _choice("true", "false", "admin"),
+                    "GET /metrics (Prometheus text format): true = open to anyone who can reach the node, "
+                    "admin = requires Authorization: Token <admin api key>, false = off (404)."),
+        "hop_log": ("true", _bool,
+                    "Log one line per routed hop with request_id and correlation_id fields (never bodies or "
+                    "tokens)."),
+        "trace_retention": ("86400", _non_negative_float,
+                            "Seconds the metadata of routed hops is kept (in memory) for GET /admin/trace/<id> "
+                            "and the status page; 0 = no trace."),
+        "trace_max_hops": ("100000", _positive_int,
+                           "Most hops kept in the trace; the oldest correlation ids are dropped first."),
+        "trace_sweep_interval": ("60", _positive_float, "Seconds between sweeps of expired trace entries."),
     },
 }
 

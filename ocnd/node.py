@@ -15,12 +15,14 @@ from .api.admin import AdminApi
 from .api.auth import AdminAuth, TokenAuth
 from .api.common import Responder
 from .api.credentials import CredentialsApi
+from .api.hubclientinfo import HubClientInfoApi
 from .api.infra import InfraApi
 from .api.modules import ModulesApi
 from .api.rules import RulesApi
 from .api.versions import VersionsApi
 from .config import Config
 from .httpclient import make_http_client
+from .hubclientinfo import HubClientInfoService
 from .keys import address_of
 from .ocpi import OcpiError
 from .routing.router import Router
@@ -55,6 +57,12 @@ class NodeService(service.MultiService):
             reactor, max_per_host=config["limits"]["max_connections_per_host"],
             connect_timeout=config["limits"]["connect_timeout"])
         registry.setServiceParent(self)
+        tasks = config["tasks"]
+        self.hub = HubClientInfoService(
+            store=store, registry=registry, http=self.http, reactor=reactor, node_key=node_key,
+            node_address=self.node_address, still_alive_interval=tasks["still_alive_interval"],
+            planned_interval=tasks["planned_party_interval"],
+            request_timeout=config["limits"]["request_timeout"], renew_after=tasks["liveness_write_interval"])
 
     # -- HTTP -----------------------------------------------------------------
 
@@ -76,7 +84,8 @@ class NodeService(service.MultiService):
             node_key=self.node_key, node_address=self.node_address, public_url=public_url,
             signatures_required=cfg["node"]["signatures"], request_timeout=cfg["limits"]["request_timeout"],
             proxy_ttl=cfg["routing"]["proxy_ttl"], ownership_exempt=cfg["routing"]["ownership_exempt"],
-            replay_window=cfg["routing"]["replay_window"], rules_check=self._rules_check)
+            replay_window=cfg["routing"]["replay_window"], rules_check=self._rules_check,
+            liveness=self.hub.renew)
         groups = [
             InfraApi(store=self.store, registry=self.registry, clock=clock, started_at=clock.seconds(),
                      public_url=public_url, node_address=self.node_address),
@@ -85,11 +94,15 @@ class NodeService(service.MultiService):
                            registry=self.registry, node_address=self.node_address, public_url=public_url,
                            hub_identity=hub_identity, versions=versions,
                            signatures=cfg["node"]["signatures"],
-                           request_timeout=cfg["limits"]["request_timeout"], reactor=self.reactor),
+                           request_timeout=cfg["limits"]["request_timeout"], reactor=self.reactor,
+                           hub=self.hub),
             AdminApi(store=self.store, clock=clock, auth=AdminAuth(self.admin_key), public_url=public_url,
                      token_ttl=cfg["admin"]["registration_token_ttl"]),
             RulesApi(store=self.store, auth=token_auth, responder=responder, versions=versions,
                      node_signatures=cfg["node"]["signatures"]),
+            HubClientInfoApi(store=self.store, auth=token_auth, responder=responder, service=self.hub,
+                             public_url=public_url, versions=versions,
+                             v1_blacklist=cfg["routing"]["v1_blacklist"]),
             ModulesApi(self.router),
         ]
         return build_app(responder, groups).resource()
@@ -132,6 +145,7 @@ class NodeService(service.MultiService):
             self._watchdog = task.LoopingCall(sdnotify.notify, "WATCHDOG=1")
             self._watchdog.clock = self.reactor
             self._watchdog.start(interval)
+        self.hub.setServiceParent(self)
         self.ready.callback(self)
 
     def _start_failed(self, failure) -> None:

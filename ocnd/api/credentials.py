@@ -54,7 +54,7 @@ class CredentialsApi:
 
     def __init__(self, *, store, clock, auth: TokenAuth, responder: Responder, http, registry,
                  node_address: str, public_url: str, hub_identity: dict, versions: tuple[str, ...],
-                 signatures: bool, request_timeout: float, reactor) -> None:
+                 signatures: bool, request_timeout: float, reactor, hub=None) -> None:
         self.store = store
         self.clock = clock
         self.auth = auth
@@ -68,6 +68,7 @@ class CredentialsApi:
         self.signatures = signatures
         self.request_timeout = request_timeout
         self.reactor = reactor
+        self.hub = hub
 
     def install(self, app: Klein) -> None:
         for v in self.versions:
@@ -102,6 +103,15 @@ class CredentialsApi:
                     f"Role with party_id={r.party_id} and country_code={r.country_code} "
                     "not listed in OCN Registry with my node info!", 400)
 
+    def _changed(self, roles, status: str, platform_id: int) -> None:
+        if self.hub is None:
+            return
+        from ..hubclientinfo import ClientInfo
+
+        now = self.clock.seconds()
+        self.hub.platform_changed([ClientInfo(r.party_id, r.country_code, r.role, status, now) for r in roles],
+                                  platform_id)
+
     async def get(self, request, version):
         platform, _digest = await self.auth.require_token_c(request)
         # Token C is only stored hashed: echo the caller's own token back.
@@ -132,6 +142,7 @@ class CredentialsApi:
                             "already connected to this node!", 400) from None
         except LookupError:
             raise OcpiError(ocpi.INVALID_PARAMS, "Invalid CREDENTIALS_TOKEN_A", 401) from None
+        self._changed(roles, "CONNECTED", platform.id)
         self.log.info("platform {id} registered: {roles} (OCPI {version})", id=platform.id,
                       roles=",".join(f"{r.country_code}/{r.party_id}/{r.role}" for r in roles),
                       version=api.version)
@@ -159,5 +170,6 @@ class CredentialsApi:
     async def delete(self, request, version):
         platform, _digest = await self.auth.require_token_c(request)
         await self.store.run(platforms.delete, platform.id)
+        self._changed(platform.roles, "SUSPENDED", platform.id)
         self.log.info("platform {id} unregistered", id=platform.id)
         return self.responder.ok(request)

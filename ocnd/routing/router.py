@@ -128,7 +128,7 @@ class Router:
                  signatures_required: bool, request_timeout: float, proxy_ttl: float,
                  ownership_exempt: frozenset[tuple[str, str]] = frozenset(),
                  rules_check: Callable[..., OcpiError | None] | None = None,
-                 replay_window: float = 600.0, observers=()) -> None:
+                 replay_window: float = 600.0, observers=(), liveness=None) -> None:
         self.store = store
         self.registry = registry
         self.http = http
@@ -143,6 +143,7 @@ class Router:
         self.rules_check = rules_check
         self.replays = ReplayGuard(replay_window, reactor)
         self.observers = list(observers)
+        self.liveness = liveness
 
     # -- replies -------------------------------------------------------------------
 
@@ -184,6 +185,13 @@ class Router:
             except Exception:  # noqa: BLE001
                 self.log.failure("routing observer failed")
 
+    def _alive(self, platform) -> None:
+        if self.liveness is not None and platform is not None:
+            try:
+                self.liveness(platform)
+            except Exception:  # noqa: BLE001
+                self.log.failure("liveness update failed")
+
     def _note(self, event: RoutedEvent | None, req: OcpiRequest) -> None:
         if event is None:
             return
@@ -224,6 +232,7 @@ class Router:
                             "Could not find role on sending platform using OCPI-from-* headers", 400)
         self._check_ownership(req, route)
         body_json = self._body_json(req)
+        self._alive(sp)
         if route.proxied_uid is not None:
             resource = await self.store.read(proxies.get, route.proxied_uid, sender, receiver,
                                              self.reactor.seconds())
@@ -243,6 +252,8 @@ class Router:
             if event is not None:
                 event.target = "local"
             reply = await self._deliver_local(req, rp, view.endpoint_url)
+            if reply.code == 200:
+                self._alive(rp)
         else:
             operator = self.registry.get_operator(*receiver)
             if operator is None:
@@ -595,6 +606,8 @@ class Router:
         except ValueError:
             envelope = None
         ok = reply.code == 200 and isinstance(envelope, dict) and str(envelope.get("status_code")) == "1000"
+        if ok:
+            self._alive(rp)
         return Reply(reply.code, reply.body, dict(reply.headers) if ok else {})
 
     def _remote_view(self, conn, req: OcpiRequest) -> LocalView:
