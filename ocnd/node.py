@@ -9,7 +9,7 @@ from twisted.application import service
 from twisted.internet import defer, endpoints, task
 from twisted.logger import Logger
 
-from . import sdnotify
+from . import sdnotify, security
 from .api import build_app
 from .api.admin import AdminApi
 from .api.auth import AdminAuth, TokenAuth
@@ -19,11 +19,13 @@ from .api.hubclientinfo import HubClientInfoApi
 from .api.infra import InfraApi
 from .api.modules import ModulesApi
 from .api.rules import RulesApi
+from .api.status import StatusApi
 from .api.versions import VersionsApi
 from .config import Config
 from .httpclient import make_http_client
 from .hubclientinfo import HubClientInfoService
 from .keys import address_of
+from .observe import Observability
 from .ocpi import OcpiError
 from .routing.router import Router
 from . import rules
@@ -53,10 +55,18 @@ class NodeService(service.MultiService):
         self.port = None
         self.ready = defer.Deferred()
         self._watchdog = None
+        sec = config["security"]
         self.http, self.pool = make_http_client(
             reactor, max_per_host=config["limits"]["max_connections_per_host"],
-            connect_timeout=config["limits"]["connect_timeout"])
+            connect_timeout=config["limits"]["connect_timeout"],
+            tls_policy=security.tls_policy(config.path("security", "ca_bundle")),
+            guard=security.UrlGuard(allow_private=sec["allow_private_party_urls"],
+                                    allowed_networks=sec["allowed_party_networks"], reactor=reactor))
+        self.auth_limiter = security.AuthLimiter(sec["auth_failures_per_minute"], clock=reactor)
         registry.setServiceParent(self)
+        self.observability = Observability(config=config, clock=reactor, registry=registry, store=store,
+                                           node_address=self.node_address)
+        self.observability.setServiceParent(self)
         tasks = config["tasks"]
         self.hub = HubClientInfoService(
             store=store, registry=registry, http=self.http, reactor=reactor, node_key=node_key,
@@ -85,7 +95,8 @@ class NodeService(service.MultiService):
             signatures_required=cfg["node"]["signatures"], request_timeout=cfg["limits"]["request_timeout"],
             proxy_ttl=cfg["routing"]["proxy_ttl"], ownership_exempt=cfg["routing"]["ownership_exempt"],
             replay_window=cfg["routing"]["replay_window"], rules_check=self._rules_check,
-            liveness=self.hub.renew)
+            liveness=self.hub.renew, hub_identity=(cfg["node"]["country_code"], cfg["node"]["party_id"]),
+            v1_blacklist=cfg["routing"]["v1_blacklist"], observers=self.observability.observers)
         groups = [
             InfraApi(store=self.store, registry=self.registry, clock=clock, started_at=clock.seconds(),
                      public_url=public_url, node_address=self.node_address),
@@ -103,6 +114,10 @@ class NodeService(service.MultiService):
             HubClientInfoApi(store=self.store, auth=token_auth, responder=responder, service=self.hub,
                              public_url=public_url, versions=versions,
                              v1_blacklist=cfg["routing"]["v1_blacklist"]),
+            StatusApi(self.observability, store=self.store, registry=self.registry, http=self.http, clock=clock,
+                      node_key=self.node_key, admin_key=self.admin_key, started_at=clock.seconds(),
+                      versions=versions, name=cfg["node"]["name"],
+                      request_timeout=cfg["limits"]["request_timeout"]),
             ModulesApi(self.router),
         ]
         return build_app(responder, groups).resource()
@@ -120,7 +135,10 @@ class NodeService(service.MultiService):
         limits = self.config["limits"]
         return OcndSite(self.build_resource(), max_body=limits["max_body_size"], clock=self.reactor,
                         idle_timeout=limits["idle_timeout"],
-                        access_log=self.config["logging"]["access_log"])
+                        access_log=self.config["logging"]["access_log"],
+                        header_timeout=limits["header_timeout"], body_timeout=limits["body_timeout"],
+                        limiter=self.auth_limiter if self.auth_limiter.enabled else None,
+                        trusted_proxies=self.config["security"]["trusted_proxies"])
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -134,7 +152,8 @@ class NodeService(service.MultiService):
         await self.registry.ready
         listen = self.config["node"]["listen"]
         endpoint = endpoints.serverFromString(self.reactor, listen)
-        self.port = await endpoint.listen(self.build_site())
+        self.site = self.build_site()
+        self.port = await endpoint.listen(self.site)
         host = self.port.getHost()
         self.log.info("ocnd listening on {host}:{port} as {url} (node address {address})",
                       host=getattr(host, "host", "?"), port=getattr(host, "port", "?"),
@@ -164,6 +183,7 @@ class NodeService(service.MultiService):
             self._watchdog.stop()
         if self.port is not None:
             await self.port.stopListening()
+            self.site.drop_connections()
         await self.pool.closeCachedConnections()
         await defer.maybeDeferred(super().stopService)
         await self.store.stop()

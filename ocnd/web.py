@@ -1,13 +1,25 @@
-"""HTTP server plumbing: a Site with request-size limits and no tracebacks."""
+"""HTTP server plumbing: a Site with request-size limits and no tracebacks.
+
+Hostile clients are bounded by: the body limit (413 before buffering), the
+idle timeout (``[limits] idle_timeout``, reset by every received byte), an
+absolute header deadline (``[limits] header_timeout``: request line and all
+headers must arrive within it, however slowly the bytes trickle in, so a
+slow-loris client cannot hold a connection by sending one byte per idle
+period), an absolute body deadline (``[limits] body_timeout``), Twisted's
+header count/size caps, and the auth-failure limiter (HTTP 429, see
+:mod:`ocnd.security`).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from twisted.logger import Logger
-from twisted.web import server
+from twisted.web import http, server
 
 from . import ocpi
+from .security import client_ip
 
 
 class LimitedRequest(server.Request):
@@ -19,8 +31,38 @@ class LimitedRequest(server.Request):
 
     max_body = 1 << 20
     clock: Any = None
+    limiter: Any = None          # ocnd.security.AuthLimiter or None
+    trusted_proxies: tuple = ()
     _rejected = False
     _received = 0
+    _counted = False
+
+    # -- auth-failure limiting ----------------------------------------------------
+
+    def process(self) -> None:
+        limiter = self.limiter
+        if limiter is not None and self.requestHeaders.hasHeader(b"authorization"):
+            wait = limiter.retry_after(client_ip(self, self.trusted_proxies))
+            if wait > 0:
+                now = self.clock.seconds() if self.clock is not None else 0.0
+                self._counted = True  # our own refusal is not another failure
+                self.site = self.channel.site
+                self.setResponseCode(429)
+                self.setHeader(b"Content-Type", b"application/json")
+                self.setHeader(b"Retry-After", str(max(1, math.ceil(wait))).encode())
+                self.write(ocpi.dumps(ocpi.envelope(
+                    ocpi.CLIENT_ERROR, now,
+                    message="Too many failed authentication attempts from this address; "
+                            f"retry in {max(1, math.ceil(wait))} s")))
+                self.finish()
+                return
+        super().process()
+
+    def finish(self):
+        if self.code == 401 and self.limiter is not None and not self._counted:
+            self._counted = True
+            self.limiter.failure(client_ip(self, self.trusted_proxies))
+        return super().finish()
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and length > self.max_body:
@@ -58,22 +100,108 @@ class LimitedRequest(server.Request):
             self.channel.loseConnection()
 
 
+class DeadlineChannel(http.HTTPChannel):
+    """HTTP/1.1 channel with absolute deadlines for reading a request.
+
+    The idle timeout of ``HTTPChannel`` restarts with every byte; these do not:
+    the clock starts with the first byte of a request, the headers must be
+    complete ``header_timeout`` seconds later and the body ``body_timeout``
+    seconds after the headers, or the connection is aborted.
+    """
+
+    header_timeout: float | None = 10.0
+    body_timeout: float | None = 60.0
+    _deadline = None
+    _reading = False
+    _dlog = Logger(namespace="ocnd.web")
+
+    def _arm(self, seconds: float | None, what: str) -> None:
+        self._disarm()
+        if seconds:
+            self._deadline = self.callLater(seconds, self._expired, what, seconds)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self, what: str, seconds: float) -> None:
+        self._deadline = None
+        self._dlog.info("dropping slow client {peer}: {what} not complete within {seconds:g}s",
+                        peer=str(self.transport.getPeer()), what=what, seconds=seconds)
+        self.transport.abortConnection()
+
+    def dataReceived(self, data):
+        if data and not self._reading and not self._handlingRequest:
+            self._reading = True
+            self._arm(self.header_timeout, "request headers")
+        return super().dataReceived(data)
+
+    def allHeadersReceived(self):
+        super().allHeadersReceived()
+        if self._reading:
+            self._arm(self.body_timeout, "request body")
+
+    def allContentReceived(self):
+        self._disarm()
+        self._reading = False
+        super().allContentReceived()
+
+    def connectionLost(self, reason):
+        self._disarm()
+        super().connectionLost(reason)
+
+
 class OcndSite(server.Site):
     """Site that never shows tracebacks and can switch its access log off."""
 
     log = Logger()
 
     def __init__(self, resource, *, max_body: int, clock, idle_timeout: float = 60.0,
-                 access_log: bool = False) -> None:
-        limit, clk = max_body, clock
+                 access_log: bool = False, header_timeout: float | None = 10.0,
+                 body_timeout: float | None = 60.0, limiter=None, trusted_proxies: tuple = ()) -> None:
+        limit, clk, lim, proxies = max_body, clock, limiter, tuple(trusted_proxies)
 
         class _Request(LimitedRequest):
             max_body = limit
             clock = clk
+            limiter = lim
+            trusted_proxies = proxies
 
+        class _Channel(DeadlineChannel):
+            pass
+
+        _Channel.header_timeout = header_timeout
+        _Channel.body_timeout = body_timeout
+        self.protocol = _Channel
         super().__init__(resource, requestFactory=_Request, timeout=idle_timeout)
         self.displayTracebacks = False
         self._access_log = access_log
+        self.connections: set = set()
+
+    def buildProtocol(self, addr):
+        proto = super().buildProtocol(addr)
+        if proto is None:
+            return None
+        connections = self.connections
+        original = proto.connectionLost
+
+        def lost(reason, _orig=original):
+            connections.discard(proto)
+            return _orig(reason)
+
+        proto.connectionLost = lost
+        connections.add(proto)
+        return proto
+
+    def drop_connections(self) -> None:
+        """Close every open inbound connection (shutdown: keep-alive peers must notice)."""
+        for proto in list(self.connections):
+            transport = getattr(proto, "transport", None) or getattr(getattr(proto, "_channel", None),
+                                                                     "transport", None)
+            if transport is not None:
+                transport.loseConnection()
 
     def log(self, request) -> None:  # type: ignore[override]
         if self._access_log:

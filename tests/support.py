@@ -31,3 +31,12 @@ async def call(method, url, *, headers=None, json_body=None, data=None):
     response = await treq.request(method, url, **kw)
     body = await response.content()
     return response.code, body, response
+
+
+EXAMPLES_DIR = __import__("os").path.join(__import__("os").path.dirname(__file__), "data", "ocpi-2.2.1-examples")
+
+
+def example(name: str) -> bytes:
+    """Raw bytes of an official OCPI 2.2.1 example message (tests/data/ocpi-2.2.1-examples)."""
+    with open(__import__("os").path.join(EXAMPLES_DIR, name), "rb") as fh:
+        return fh.read()

@@ -128,7 +128,8 @@ class Router:
                  signatures_required: bool, request_timeout: float, proxy_ttl: float,
                  ownership_exempt: frozenset[tuple[str, str]] = frozenset(),
                  rules_check: Callable[..., OcpiError | None] | None = None,
-                 replay_window: float = 600.0, observers=(), liveness=None) -> None:
+                 replay_window: float = 600.0, observers=(), liveness=None,
+                 hub_identity: tuple[str, str] = ("CH", "OCN"), v1_blacklist: bool = False) -> None:
         self.store = store
         self.registry = registry
         self.http = http
@@ -144,6 +145,9 @@ class Router:
         self.replays = ReplayGuard(replay_window, reactor)
         self.observers = list(observers)
         self.liveness = liveness
+        from .broadcast import Broadcaster
+
+        self.broadcaster = Broadcaster(self, hub_identity, v1_blacklist)
 
     # -- replies -------------------------------------------------------------------
 
@@ -153,6 +157,12 @@ class Router:
         sig = notary.sign(notary.response_values({}, env), self.node_key)
         env["ocn_signature"] = notary.serialize(sig)
         return Reply(http, ocpi.dumps(env), {})
+
+    def _signed_ok(self, data: Any) -> Reply:
+        env = ocpi.envelope(ocpi.SUCCESS, self.reactor.seconds(), data)
+        sig = notary.sign(notary.response_values({}, env), self.node_key)
+        env["ocn_signature"] = notary.serialize(sig)
+        return Reply(200, ocpi.dumps(env), {})
 
     def _error_from(self, e: OcpiError) -> Reply:
         return self.error(e.status_code, e.message, e.http_status)
@@ -244,6 +254,12 @@ class Router:
                    or (rp is not None and rp.signatures))
         if signing:
             self._verify_request_signature(req, body_json)
+        if rp is None and self.broadcaster.addressed_to_hub(receiver):
+            self.broadcaster.check(req)
+            if event is not None:
+                event.target = "broadcast"
+            results = await self.broadcaster.fan_out(req, body_json, sp.id)
+            return self._signed_ok(results)
         if rp is not None:
             if view.rules_error is not None:
                 raise view.rules_error
@@ -582,6 +598,16 @@ class Router:
             raise OcpiError(ocpi.CONNECTION_PROBLEM, "Could not verify OCN-Signature of request")
         if self.replays.seen(signature.lower().removeprefix("0x")):
             raise OcpiError(ocpi.INVALID_PARAMS, "Replayed message refused (same OCN-Signature seen before)", 400)
+        if self.broadcaster.addressed_to_hub(req.receiver):
+            self.broadcaster.check(req)
+            self._check_ownership(req, Route(req.version, req.module, req.interface, url_path=req.url_path,
+                                             owner=_owner_of(req)))
+            body_json = self._body_json(req)
+            if self.signatures_required or req.signature is not None:
+                self._verify_request_signature(req, body_json)
+            if event is not None:
+                event.target = "broadcast"
+            return self._signed_ok(await self.broadcaster.fan_out_local(req, body_json, None))
         view = await self.store.read(self._remote_view, req)
         rp = view.receiver_platform
         if rp is None:

@@ -6,10 +6,12 @@ import json
 
 import pytest_twisted
 
+from support import example
+
 from flowkit import answer, bodies, status
 from ocnd.signing import notary, rawjson
 
-CDR = open("/work/shared/ocpi-2.2.1-examples/cdr_example.json", "rb").read() \
+CDR = example("cdr_example.json") \
     .replace(b'"party_id": "BEC"', b'"party_id": "CPA"').replace(b'"country_code": "BE"', b'"country_code": "DE"', 1)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest_twisted
 
+from support import example
+
 from flowkit import bodies, status
 
-TARIFF = open("/work/shared/ocpi-2.2.1-examples/tariff_1_simple_2hour.json", "rb").read() \
+TARIFF = example("tariff_1_simple_2hour.json") \
     .replace(b'"country_code": "DE"', b'"country_code": "DE"').replace(b'"party_id": "ALL"', b'"party_id": "CPA"')
 
 

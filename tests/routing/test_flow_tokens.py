@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest_twisted
 
+from support import example
+
 from flowkit import answer, bodies, status
 from ocnd.signing import rawjson
 
-TOKEN = open("/work/shared/ocpi-2.2.1-examples/token_example_2_full_rfid.json", "rb").read()
+TOKEN = example("token_example_2_full_rfid.json")
 
 
 def msp_token() -> bytes:
