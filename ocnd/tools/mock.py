@@ -176,6 +176,7 @@ class MockCpo:
         self.status_interval = status_interval
         self.push_to = [party_text(p) for p in push_to]
         self.rng = random.Random(seed)
+        self.push_on_start = False
         self.bridge = None
         self.cdr_parties: dict[str, str] = {}
         self.busy: dict[str, dict] = {}   # evse uid -> {"until": t, "location": loc, "evse": evse}
