@@ -19,6 +19,8 @@ AREAS = [
     ("credentials", "ocnd.cli.credentials", "act as a party towards a node's OCPI credentials module"),
     ("send", "ocnd.cli.send", "send one routed OCPI request through a node, as a party"),
     ("doctor", "ocnd.cli.doctor", "check a node (or a party's versions endpoint) from outside"),
+    ("demo", "ocnd.cli.demo", "run a local two-node network with a mock CPO and eMSP and a charging day"),
+    ("bridge", "ocnd.cli.bridge", "configure and run an OCN Bridge for a CPO/eMSP backoffice"),
 ]
 
 
