@@ -204,6 +204,10 @@ class OcndSite(server.Site):
                 transport.loseConnection()
 
     def log(self, request) -> None:  # type: ignore[override]
+        if request.code >= 500:
+            OcndSite._logger.error("HTTP {code} answered to {method} {path}", code=request.code,
+                                   method=request.method.decode("latin-1", "replace"),
+                                   path=request.path.decode("latin-1", "replace"), http_5xx=True)
         if self._access_log:
             # path without query string: query parameters may carry tokens
             path = request.path.decode("latin-1", "replace")

@@ -34,6 +34,33 @@ class RunningNode:
         self.registry.list_party(cc, pid, self.address, PUBLIC_URL if party_url is None else party_url)
 
 
+def _is_server_error(event) -> bool:
+    """An HTTP 5xx answered by an ocnd site, or a failure caught by the API's catch-all."""
+    if event.get("http_5xx"):
+        return True
+    return event.get("log_namespace") == "ocnd.api" and "log_failure" in event
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(request):
+    """Every test fails if any node in this process answered HTTP 5xx or hit the catch-all handler."""
+    from twisted.logger import globalLogPublisher
+
+    seen = []
+
+    def observer(event):
+        if _is_server_error(event):
+            seen.append(event)
+
+    globalLogPublisher.addObserver(observer)
+    yield seen
+    globalLogPublisher.removeObserver(observer)
+    if seen and not request.node.get_closest_marker("allow_server_errors"):
+        from twisted.logger import formatEvent
+
+        pytest.fail("server error logged: " + "; ".join(formatEvent(e) for e in seen), pytrace=False)
+
+
 @pytest_twisted.async_yield_fixture
 async def node(tmp_path):
     from twisted.internet import reactor
