@@ -147,6 +147,12 @@ def _parties(v: str) -> frozenset:
     return frozenset(out)
 
 
+def _networks(v: str) -> tuple:
+    from .security import parse_networks
+
+    return parse_networks(v)
+
+
 def _versions(v: str) -> tuple[str, ...]:
     items = tuple(x.strip() for x in v.split(",") if x.strip())
     for x in items:
@@ -212,6 +218,11 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
         "connect_timeout": ("10", _positive_float, "Seconds to wait for an outbound TCP/TLS connection."),
         "max_connections_per_host": ("32", _positive_int, "Persistent outbound connections kept per host."),
         "idle_timeout": ("60", _positive_float, "Seconds an idle inbound connection is kept open."),
+        "header_timeout": ("10", _positive_float,
+                           "Seconds a client has, from the first byte of a request, to send the request line and "
+                           "all headers (however slowly the bytes arrive; protects against slow-loris)."),
+        "body_timeout": ("60", _positive_float,
+                         "Seconds a client has, after the headers, to send the complete request body."),
     },
     "tasks": {
         "still_alive_interval": ("900", _non_negative_float,
@@ -229,6 +240,11 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
         "ownership_exempt": ("", _parties,
                              "Parties (CC/PID, comma separated) allowed to push objects owned by others, "
                              "e.g. hubs that legitimately relay."),
+        "service_interface": ("true", _bool,
+                              "Send copies of requests to service providers the sender has a Permissions "
+                              "agreement with."),
+        "service_interface_ttl": ("60", _positive_float,
+                                  "Seconds the Permissions agreements of a party are cached."),
         "v1_blacklist": ("false", _bool,
                          "OcnRules blacklist blocks a listed sender for every module (v1 behaviour) instead of "
                          "only the listed modules."),
@@ -251,6 +267,26 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
         "trace_max_hops": ("100000", _positive_int,
                            "Most hops kept in the trace; the oldest correlation ids are dropped first."),
         "trace_sweep_interval": ("60", _positive_float, "Seconds between sweeps of expired trace entries."),
+    },
+    "security": {
+        "allow_private_party_urls": ("auto", _choice("auto", "true", "false"),
+                                     "Let the node call party/node URLs that resolve to loopback, private, "
+                                     "link-local, multicast or other non-public addresses (SSRF guard off). "
+                                     "auto = true when [registry] mode = embedded (development), false "
+                                     "otherwise."),
+        "allowed_party_networks": ("", _networks,
+                                   "Comma-separated CIDRs the node may call even when private URLs are refused, "
+                                   "e.g. 10.20.0.0/16, fd00:1::/64."),
+        "auth_failures_per_minute": ("30", _non_negative_float,
+                                     "Failed authentications (Token A, Token C, admin key) allowed per client IP "
+                                     "and minute (token bucket); beyond it requests carrying Authorization get "
+                                     "HTTP 429 until the bucket refills; 0 = no limit."),
+        "trusted_proxies": ("", _networks,
+                            "CIDRs of reverse proxies whose X-Forwarded-For names the real client IP for the "
+                            "auth-failure limit, e.g. 127.0.0.1/32 behind a local TLS proxy."),
+        "ca_bundle": ("", _str,
+                      "PEM file of CA certificates trusted for outbound HTTPS instead of the system store "
+                      "(relative to data_dir); empty = system trust store."),
     },
 }
 
@@ -352,6 +388,11 @@ def load(paths: list[str] | tuple[str, ...] = (), environ: Mapping[str, str] | N
     if reg["serve_rpc"] and reg["mode"] != "embedded":
         raise ConfigError(sources[("registry", "serve_rpc")], "registry", "serve_rpc",
                           "only the embedded chain can be served")
+    sec = values["security"]
+    if sec["allow_private_party_urls"] == "auto":
+        sec["allow_private_party_urls"] = reg["mode"] == "embedded"
+    else:
+        sec["allow_private_party_urls"] = sec["allow_private_party_urls"] == "true"
     return Config(values=values, sources=sources, data_dir=data_dir)
 
 

@@ -97,6 +97,11 @@ class NodeService(service.MultiService):
             replay_window=cfg["routing"]["replay_window"], rules_check=self._rules_check,
             liveness=self.hub.renew, hub_identity=(cfg["node"]["country_code"], cfg["node"]["party_id"]),
             v1_blacklist=cfg["routing"]["v1_blacklist"], observers=self.observability.observers)
+        if cfg["routing"]["service_interface"]:
+            from .routing.service_interface import ServiceInterface
+
+            self.router.service_interface = ServiceInterface(self.router, self.registry, self.reactor,
+                                                             cfg["routing"]["service_interface_ttl"])
         groups = [
             InfraApi(store=self.store, registry=self.registry, clock=clock, started_at=clock.seconds(),
                      public_url=public_url, node_address=self.node_address),

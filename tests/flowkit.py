@@ -27,3 +27,15 @@ def status(body: bytes) -> int:
 def bodies(party, method=None, suffix=None):
     return [r for r in party.received if (method is None or r.method == method)
             and (suffix is None or r.path.endswith(suffix))]
+
+
+async def wait_for(predicate, timeout=10.0):
+    """Poll ``predicate`` on the reactor until true (for fire-and-forget work)."""
+    from twisted.internet import reactor, task
+
+    waited = 0.0
+    while not predicate():
+        if waited > timeout:
+            raise AssertionError("condition not reached in time")
+        await task.deferLater(reactor, 0.05, lambda: None)
+        waited += 0.05

@@ -148,6 +148,7 @@ class Router:
         from .broadcast import Broadcaster
 
         self.broadcaster = Broadcaster(self, hub_identity, v1_blacklist)
+        self.service_interface = None
 
     # -- replies -------------------------------------------------------------------
 
@@ -281,8 +282,9 @@ class Router:
             if event is not None:
                 event.target, event.target_node = "remote", operator.url
             reply = await self._deliver_remote(req, operator.url)
-        resp_signing = signing
-        return await self._handle_response(req, route, reply, resp_signing)
+        if self.service_interface is not None and req.proxy_uid is None and route.proxied_uid is None:
+            self.service_interface.copy(req, body_json)
+        return await self._handle_response(req, route, reply, signing)
 
     @staticmethod
     def _role(cc: str, pid: str) -> tuple[str, str]:

@@ -6,23 +6,12 @@ import json
 
 import pytest_twisted
 import treq
-from twisted.internet import task
 
+from flowkit import wait_for
 from networks import CPO_KEY, CPO_MODULES, MSP_KEY, MSP_MODULES
 from ocnd.testing import TwoNodeNetwork
 
 HCI = (("hubclientinfo", "RECEIVER"),)
-
-
-async def wait_for(predicate, timeout=10.0):
-    from twisted.internet import reactor
-
-    waited = 0.0
-    while not predicate():
-        if waited > timeout:
-            raise AssertionError("condition not reached in time")
-        await task.deferLater(reactor, 0.05, lambda: None)
-        waited += 0.05
 
 
 def pushes(party, cc, pid):
