@@ -204,7 +204,7 @@ class OcndSite(server.Site):
                 transport.loseConnection()
 
     def log(self, request) -> None:  # type: ignore[override]
-        if request.code >= 500:
+        if request.code == 500:  # 503 from /health is a deliberate answer, not an error
             OcndSite._logger.error("HTTP {code} answered to {method} {path}", code=request.code,
                                    method=request.method.decode("latin-1", "replace"),
                                    path=request.path.decode("latin-1", "replace"), http_5xx=True)
