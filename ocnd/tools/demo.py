@@ -440,6 +440,10 @@ class Demo:
         self.say("  the eMSP starts a 20 s session every 15 s; chargers change status every 6 s")
         self.say("  try: curl -s -X POST " + self.url["msp_control"] + "/pull-locations | python -m json.tool")
         self.say("")
+        # start following from now: what happened during the scripted day was printed already
+        self.cpo_seen = self.cpo("GET", "/status").get("events", 0)
+        self.msp_seen = self.msp("GET", "/status").get("events", 0)
+        last_update: dict[str, float] = {}
         while True:
             for name, base, attr in (("CPO ", self.url["cpo_control"], "cpo_seen"),
                                      ("eMSP", self.url["msp_control"], "msp_seen")):
@@ -449,12 +453,28 @@ class Demo:
                     self.say(f"  {name} control API unreachable: {e}")
                     events = []
                 for e in events:
-                    self.say(f"  {e['time'][11:19]} {name} {e['text']}")
                     setattr(self, attr, e["seq"])
+                    if self._quiet(name, e, last_update):
+                        continue
+                    self.say(f"  {e['time'][11:19]} {name} {e['text']}")
             for child in self.children:
                 if not child.alive():
                     raise StepFailed(f"{child.name} exited with code {child.proc.returncode}")
             time.sleep(0.5)
+
+    @staticmethod
+    def _quiet(name: str, e: dict, last_update: dict[str, float]) -> bool:
+        """Follow mode shows each exchange once (as the eMSP received it) and
+        at most one session update per session every 5 seconds."""
+        if name.strip() == "CPO":
+            return e["kind"] in ("session pushed", "session patched", "evse status pushed", "cdr pushed")
+        if e["kind"] == "session" and e["data"].get("patch") and "status" not in e["data"]:
+            sid = str(e["data"].get("id"))
+            now = time.monotonic()
+            if now - last_update.get(sid, 0.0) < 5.0:
+                return True
+            last_update[sid] = now
+        return False
 
     def teardown(self) -> None:
         if not self.children:
