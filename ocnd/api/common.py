@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import ocpi
 from ..ocpi import OcpiError
+from ..store import StoreError
 
 log = Logger(namespace="ocnd.api")
 
@@ -65,6 +66,12 @@ def install_error_handlers(app: Klein, responder: Responder) -> None:
     @app.handle_errors(OcpiError)
     def _ocpi_error(request, failure):
         return responder.error(request, failure.value)
+
+    @app.handle_errors(StoreError)
+    def _store_error(request, failure):
+        log.error("store error on {method} {path}: {error}", method=request.method.decode("latin-1", "replace"),
+                  path=request.path.decode("latin-1", "replace"), error=str(failure.value))
+        return responder.error(request, OcpiError(ocpi.SERVER_ERROR, f"Storage unavailable: {failure.value}", 503))
 
     @app.handle_errors(HTTPException)
     def _http_error(request, failure):
