@@ -40,6 +40,8 @@ STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0
 RECENT_WINDOW = 3600.0
 RECENT_ERRORS = 20
 
+hop_log = Logger(namespace="ocnd.routing.hop")
+
 
 def json_log_observer():
     """Log observer factory for ``twistd --logger``: one JSON object per line on stdout."""
@@ -158,8 +160,6 @@ class Trace:
 class Observability(service.Service):
     """Metrics, hop log and trace of one node; a child service (runs the trace sweep)."""
 
-    log = Logger(namespace="ocnd.routing.hop")
-
     def __init__(self, *, config, clock, registry, store, node_address: str) -> None:
         obs_cfg = config["observability"]
         self.config = config
@@ -212,7 +212,7 @@ class Observability(service.Service):
     def _instrument_store(self) -> None:
         """Time ``store.read``/``store.run`` on this instance (the class stays untouched)."""
         store = self.store
-        if getattr(store, "_ocnd_timed", False):
+        if store is None or getattr(store, "_ocnd_timed", False):
             return
         for name, op in (("read", "read"), ("run", "write")):
             original = getattr(store, name, None)
@@ -254,7 +254,7 @@ class Observability(service.Service):
         if hop["correlation_id"]:
             self.trace.add(hop)
         if self.hop_log:
-            self.log.info(
+            hop_log.info(
                 "routed {direction} {method} {module}/{interface} {sender} -> {receiver} via {target} "
                 "{http_status}/{status_code} in {latency_ms}ms (request {request_id}, correlation "
                 "{correlation_id}){error_text}",
@@ -320,11 +320,6 @@ class Observability(service.Service):
             row[0] += 1
             row[1] += int(failed)
         return {k: (v[0], v[1]) for k, v in sorted(out.items())}
-
-    def metrics_text(self) -> bytes:
-        from prometheus_client import generate_latest
-
-        return generate_latest(self.metrics)
 
 
 def peer_urls(hops: list[dict], own_url: str) -> list[str]:

@@ -1,0 +1,94 @@
+"""Trace retention, size bound and sweep timer with a fake clock; no network."""
+
+from __future__ import annotations
+
+from twisted.internet import task
+
+from ocnd.observe import Observability, peer_urls
+from ocnd.routing.router import RoutedEvent
+from ocnd.testing import FakeRegistry
+from support import make_config
+
+
+def make(tmp_path, clock, **env):
+    config = make_config(tmp_path, **{f"OCND_OBSERVABILITY_{k.upper()}": str(v) for k, v in env.items()})
+    return Observability(config=config, clock=clock, registry=FakeRegistry(), store=None,
+                         node_address="0x" + "ab" * 20)
+
+
+def hop(clock, cid, module="sessions", status=1000, **kw):
+    return RoutedEvent("party", clock.seconds(), module=module, interface="RECEIVER", method="PUT",
+                       sender=("DE", "CPA"), receiver=("NL", "MSP"), request_id="r-" + cid, correlation_id=cid,
+                       target="local", http_status=200, status_code=status, latency=0.01, **kw)
+
+
+def test_trace_is_swept_by_its_timer(tmp_path):
+    clock = task.Clock()
+    obs = make(tmp_path, clock, trace_retention=100, trace_sweep_interval=10)
+    obs.startService()
+    obs.observe(hop(clock, "c1"))
+    clock.advance(50)
+    obs.observe(hop(clock, "c2"))
+    assert obs.trace.size == 2 and len(obs.trace.get("c1")) == 1
+    clock.advance(60)  # c1 is 110 s old: gone at the sweep at t=110; c2 is 60 s old
+    assert obs.trace.get("c1") == [] and len(obs.trace.get("c2")) == 1 and obs.trace.size == 1
+    obs.observe(hop(clock, "c2"))  # a new hop keeps the correlation id alive
+    clock.advance(95)
+    assert len(obs.trace.get("c2")) == 2
+    clock.advance(20)
+    assert obs.trace.size == 0
+    obs.stopService()
+    assert not clock.getDelayedCalls()
+
+
+def test_trace_keeps_at_most_max_hops(tmp_path):
+    clock = task.Clock()
+    obs = make(tmp_path, clock, trace_max_hops=3)
+    for i in range(5):
+        obs.observe(hop(clock, f"c{i}"))
+    assert obs.trace.size == 3
+    assert [c for c in ("c0", "c1", "c2", "c3", "c4") if obs.trace.get(c)] == ["c2", "c3", "c4"]
+
+
+def test_trace_disabled_and_counts_still_kept(tmp_path):
+    clock = task.Clock()
+    obs = make(tmp_path, clock, trace_retention=0)
+    obs.startService()
+    assert not clock.getDelayedCalls()
+    obs.observe(hop(clock, "c1"))
+    obs.observe(hop(clock, "c2", module="cdrs", status=2001, error="Malformed JSON body"))
+    assert obs.trace.size == 0
+    assert obs.module_totals == {"sessions": [1, 0], "cdrs": [1, 1]}
+    assert obs.recent_by_module() == {"cdrs": (1, 1), "sessions": (1, 0)}
+    clock.advance(3601)
+    assert obs.recent_by_module() == {}
+    assert obs.module_totals == {"sessions": [1, 0], "cdrs": [1, 1]}
+    assert [h["error"] for h in obs.recent_errors] == ["Malformed JSON body"]
+    obs.stopService()
+
+
+def test_peer_of_a_node_hop_is_the_sender_node_from_the_registry(tmp_path):
+    clock = task.Clock()
+    obs = make(tmp_path, clock)
+    obs.registry.list_party("DE", "CPA", "0x" + "cd" * 20, "http://node-a.test")
+    event = hop(clock, "c1")
+    event.direction, event.target = "node", "local"
+    obs.observe(event)
+    remote = hop(clock, "c1")
+    remote.target, remote.target_node = "remote", "http://node-b.test"
+    obs.observe(remote)
+    hops = obs.trace.get("c1")
+    assert [h["peer_node"] for h in hops] == ["http://node-a.test", "http://node-b.test"]
+    assert peer_urls(hops, "http://node-b.test/") == ["http://node-a.test"]
+    assert obs.hops_for_peer("c1", "http://NODE-A.test/") == hops[:1]
+
+
+def test_two_nodes_in_one_process_have_separate_metrics(tmp_path):
+    clock = task.Clock()
+    one, two = make(tmp_path, clock), make(tmp_path, clock)
+    one.observe(hop(clock, "c1"))
+    labels = {"direction": "party", "module": "sessions", "interface": "RECEIVER", "target": "local",
+              "status": "1000"}
+    assert one.metrics.get_sample_value("ocnd_routed_requests_total", labels) == 1
+    assert two.metrics.get_sample_value("ocnd_routed_requests_total", labels) is None
+    assert one.metrics.get_sample_value("ocnd_registry_ok") == 1
