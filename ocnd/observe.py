@@ -44,8 +44,13 @@ hop_log = Logger(namespace="ocnd.routing.hop")
 
 
 def json_log_observer():
-    """Log observer factory for ``twistd --logger``: one JSON object per line on stdout."""
-    return jsonFileLogObserver(sys.stdout)
+    """Log observer factory for ``twistd --logger``: one JSON object per line on stdout.
+
+    Unlike ``jsonFileLogObserver``'s default (RFC 7464, each record prefixed
+    with 0x1E) the lines are plain JSON, which journald and most log
+    shippers take as they are.
+    """
+    return jsonFileLogObserver(sys.stdout, recordSeparator="")
 
 
 def _party(p: tuple[str, str] | None) -> str:

@@ -92,3 +92,24 @@ def test_two_nodes_in_one_process_have_separate_metrics(tmp_path):
     assert one.metrics.get_sample_value("ocnd_routed_requests_total", labels) == 1
     assert two.metrics.get_sample_value("ocnd_routed_requests_total", labels) is None
     assert one.metrics.get_sample_value("ocnd_registry_ok") == 1
+
+
+def test_json_log_observer_writes_one_plain_json_line_per_event(tmp_path, monkeypatch):
+    import io
+    import json
+
+    from twisted.logger import Logger
+
+    from ocnd.observe import json_log_observer
+
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    observer = json_log_observer()
+    log = Logger(namespace="ocnd.routing.hop", observer=observer)
+    log.info("routed {module}", module="sessions", correlation_id="c-1", request_id="r-1")
+    log.info("second")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    event = json.loads(lines[0])
+    assert event["correlation_id"] == "c-1" and event["request_id"] == "r-1" and event["module"] == "sessions"
+    assert event["log_namespace"] == "ocnd.routing.hop"
