@@ -184,8 +184,15 @@ class Demo:
             fh.write(DEV_SPENDER_KEY + "\n")
         self.spender_file = spender
         ocn = os.path.join(os.path.dirname(sys.executable), "ocn")
-        cmd = [ocn if os.path.exists(ocn) else "ocn", "registry", "set-node", self.url["node_b"], "--network",
-               self.url["rpc"], "--chain-id", str(CHAIN_ID), "--key-file",
+        ocn = ocn if os.path.exists(ocn) else "ocn"
+        network = ["--network", self.url["rpc"], "--chain-id", str(CHAIN_ID)]
+        # a reused --data-dir: node B may be listed already (the chain journal survives restarts)
+        listed = subprocess.run([ocn, "--json", "registry", "get-node", self.node_b_address, *network],
+                                capture_output=True, text=True, timeout=self.step_timeout, env=self._env({}))
+        if listed.returncode == 0 and self.url["node_b"] in listed.stdout:
+            self.detail(f"already listed: {self.node_b_address} -> {self.url['node_b']}")
+            return f"node B already listed as operator {_short(self.node_b_address)} -> {self.url['node_b']}"
+        cmd = [ocn, "registry", "set-node", self.url["node_b"], *network, "--key-file",
                os.path.join(self.data_dir, "node-b", "node.key"), "--raw", "--spender-key-file", spender]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.step_timeout,
                               env=self._env({}))
@@ -193,7 +200,7 @@ class Demo:
             raise StepFailed((proc.stderr or proc.stdout).strip().splitlines()[-1] if (proc.stderr or proc.stdout)
                              else f"exit code {proc.returncode}")
         self.detail("$ ocn registry set-node " + self.url["node_b"] + " --network " + self.url["rpc"] +
-                    " --key-file node-b/node.key --raw --spender-key-file spender.key")
+                    " --chain-id 9 --key-file node-b/node.key --raw --spender-key-file spender.key")
         self.detail(proc.stdout.strip())
         return f"node B listed as operator {_short(self.node_b_address)} -> {self.url['node_b']}"
 
@@ -222,7 +229,10 @@ class Demo:
             self.cpo_seen = events[-1]["seq"] if events else 0
         else:
             self.msp_seen = events[-1]["seq"] if events else 0
-        return (f"{tap} {party} on {self.url[node]}: listed in the registry, handshake done, OCPI at "
+        connected = [e for e in events if e["kind"] == "connected"]
+        handshake = ("handshake done" if not connected or connected[-1]["data"].get("handshakes")
+                     else "stored Token C still valid")
+        return (f"{tap} {party} on {self.url[node]}: listed in the registry, {handshake}, OCPI at "
                 f"{status['public_url']}, control {control}, pid {child.pid}")
 
     def start_cpo(self) -> str:
@@ -304,7 +314,7 @@ class Demo:
         for e in self.msp_events(("session", "location")):
             self.detail(e["text"])
         return (f"session {self.session_id} ACTIVE at {res.get('location_id')}/{res.get('evse_uid')} "
-                f"(START_SESSION B -> A, response_url rewritten by both nodes)")
+                f"(START_SESSION B -> A, async result back A -> B)")
 
     def session_updates(self) -> str:
         kwhs: list[float] = []

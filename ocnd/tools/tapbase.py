@@ -10,6 +10,7 @@ fetched from the node's admin API with ``--admin-key-file``.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -253,7 +254,10 @@ class MockPartyService(service.MultiService):
 
         config = self.config
         if not config.token_a and self.admin_key:
-            config = attrs.evolve(config, token_a=await self.fetch_token_a())
+            try:
+                config = attrs.evolve(config, token_a=await self.fetch_token_a())
+            except Exception as e:  # noqa: BLE001 - e.g. already registered: the stored Token C may do
+                self.mock.journal.add("warning", f"no new Token A ({e}); trying the stored credentials")
         self.bridge = Bridge(config, self.mock, reactor=self.reactor)
         self.bridge.setServiceParent(self)
         await self.bridge.ready
@@ -280,9 +284,14 @@ class MockPartyService(service.MultiService):
         response = await treq.post(url, json=[{"country_code": self.config.party[0],
                                                 "party_id": self.config.party[1]}],
                                     headers={"Authorization": f"Token {self.admin_key}"}, timeout=30)
-        body = await response.json()
+        raw = await response.content()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
         if response.code != 200 or not isinstance(body, dict) or not body.get("token"):
-            raise RuntimeError(f"could not get a registration token from {url}: HTTP {response.code}")
+            text = " ".join(raw.decode("utf-8", "replace").split())[:200]
+            raise RuntimeError(f"could not get a registration token from {url}: HTTP {response.code} {text}")
         self.mock.journal.add("token a", f"registration token issued by {self.config.node_url}")
         return body["token"]
 
