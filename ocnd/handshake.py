@@ -16,6 +16,7 @@ from twisted.internet.error import ConnectError, DNSLookupError, TimeoutError as
 
 from . import ocpi
 from .ocpi import OcpiError
+from .security import ForbiddenDestination
 from .platforms import Endpoint
 
 
@@ -26,15 +27,49 @@ class PartyApi:
     endpoints: tuple[Endpoint, ...]
 
 
+def _refused(e: ForbiddenDestination) -> OcpiError:
+    return OcpiError(ocpi.INVALID_PARAMS, str(e), 400)
+
+
+def _tls_problem(e: Exception) -> str | None:
+    """A readable certificate/TLS failure reason hidden in a connection error, if any."""
+    from OpenSSL import SSL
+
+    for reason in getattr(e, "reasons", None) or []:
+        if reason.check(SSL.Error):
+            detail = "; ".join(str(x[-1]) for x in (reason.value.args[0] if reason.value.args else [])
+                               if isinstance(x, tuple)) or str(reason.value)
+            return f"TLS certificate verification failed ({detail})"
+    return None
+
+
+async def check_endpoint_urls(http, urls) -> None:
+    """Refuse (2001) any URL the SSRF guard of ``http`` would refuse (no-op without a guard)."""
+    guard = getattr(http, "guard", None)
+    if guard is None:
+        return
+    for url in urls:
+        try:
+            await guard.check_url(url)
+        except ForbiddenDestination as e:
+            raise _refused(e) from None
+        except Exception as e:  # noqa: BLE001 - DNS failure: refuse what we cannot check
+            raise OcpiError(ocpi.INVALID_PARAMS, f"Cannot check endpoint URL {url.split('?')[0]}: "
+                                                 f"{e.__class__.__name__}", 400) from None
+
+
 async def _get_ocpi(http, url: str, token: str, version: str, timeout: float, reactor, what: str) -> Any:
     try:
         response = await http.get(url, headers={"Authorization": ocpi.auth_header(token, version)},
                                   timeout=timeout, reactor=reactor)
         raw = await response.content()
+    except ForbiddenDestination as e:
+        raise _refused(e) from None
     except (ConnectError, DNSLookupError, TxTimeoutError, defer.CancelledError) as e:
         raise OcpiError(ocpi.UNUSABLE_API, f"Failed to request {what}from {url}: {e.__class__.__name__}") from None
-    except Exception as e:  # malformed URL and the like
-        raise OcpiError(ocpi.UNUSABLE_API, f"Failed to request {what}from {url}: {e}") from None
+    except Exception as e:  # malformed URL, TLS failures and the like
+        problem = _tls_problem(e) or str(e)
+        raise OcpiError(ocpi.UNUSABLE_API, f"Failed to request {what}from {url}: {problem}") from None
     try:
         body = json.loads(raw)
     except ValueError:
@@ -76,4 +111,5 @@ async def fetch_party_api(http, versions_url: str, token_b: str, wanted: tuple[s
         if (isinstance(e, dict) and isinstance(e.get("identifier"), str) and isinstance(e.get("url"), str)
                 and e.get("role", "").upper() in ("SENDER", "RECEIVER")):
             endpoints.append(Endpoint(e["identifier"], e["role"].upper(), e["url"]))
+    await check_endpoint_urls(http, [e.url for e in endpoints])
     return PartyApi(version, details_url, tuple(endpoints))

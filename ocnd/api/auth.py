@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from .. import ocpi, platforms
@@ -13,8 +14,10 @@ class TokenAuth:
     """Resolves Authorization headers to platforms (Token A / Token C).
 
     Tokens are stored as SHA-256 digests and looked up by digest, so the
-    secret itself is never compared byte by byte; both plain and base64
-    (OCPI 2.2.1) forms are accepted.
+    secret itself is never compared byte by byte (lookup timing can at most
+    reveal digest prefixes, useless for finding a token); both plain and
+    base64 (OCPI 2.2.1) forms are accepted.  Every failure ends in HTTP 401,
+    which the Site counts per client IP (``ocnd.security.AuthLimiter``).
     """
 
     def __init__(self, store, clock) -> None:
@@ -46,12 +49,17 @@ class TokenAuth:
 
 
 class AdminAuth:
-    """``Authorization: Token <api key>`` compared in constant time."""
+    """``Authorization: Token <api key>`` compared in constant time.
+
+    Both sides are hashed first so ``compare_digest`` always sees 32 bytes:
+    neither the key's content nor its length leaks through timing.  Failed
+    checks answer 401 and count for the per-IP limiter (``ocnd.security``).
+    """
 
     def __init__(self, api_key: str) -> None:
-        self._key = api_key.encode("utf-8")
+        self._digest = hashlib.sha256(api_key.encode("utf-8")).digest()
 
     def check(self, request) -> bool:
         value = request.getHeader("Authorization") or ""
-        presented = value.split(" ")[-1].encode("utf-8")
-        return hmac.compare_digest(presented, self._key)
+        presented = value.split(" ")[-1].encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(hashlib.sha256(presented).digest(), self._digest)
