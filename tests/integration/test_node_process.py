@@ -52,7 +52,7 @@ async def test_handshake_restart_delete(tmp_path, party):
         token_c = json.loads(body)["data"]["token"]
         assert node.admin_key() not in node.log() and token_c not in node.log() and token_a not in node.log()
 
-        assert node.stop() == 0
+        assert node.stop() in (0, -15)  # twistd re-raises SIGTERM on exit, which systemd counts as clean
         node.start()
         # the registry listing and the platform survived the restart
         code, body, _ = await call("GET", node.base + "/ocn/registry/node/DE/CPO")
