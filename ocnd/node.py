@@ -184,14 +184,18 @@ class NodeService(service.MultiService):
 
     async def _stop(self) -> None:
         sdnotify.notify("STOPPING=1")
-        if self._watchdog is not None and self._watchdog.running:
-            self._watchdog.stop()
-        if self.port is not None:
-            await self.port.stopListening()
-            self.site.drop_connections()
-        await self.pool.closeCachedConnections()
-        await defer.maybeDeferred(super().stopService)
-        await self.store.stop()
+        try:
+            if self._watchdog is not None and self._watchdog.running:
+                self._watchdog.stop()
+            if self.port is not None:
+                await self.port.stopListening()
+                self.site.drop_connections()
+            await self.pool.closeCachedConnections()
+            await defer.maybeDeferred(super().stopService)
+        except Exception:  # noqa: BLE001 - the store must be closed whatever failed before
+            self.log.failure("error while stopping ocnd")
+        finally:
+            await self.store.stop()
 
     def stopService(self):
         return defer.ensureDeferred(self._stop())

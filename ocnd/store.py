@@ -19,6 +19,7 @@ import os
 import re
 import sqlite3
 import time
+import weakref
 from importlib import resources
 from typing import Any, Callable, TypeVar
 
@@ -109,6 +110,16 @@ def _split_sql(sql: str) -> list[str]:
     return out
 
 
+_ALL_STORES: "weakref.WeakSet[Store]" = None  # type: ignore[assignment]
+
+
+def stop_all_pools() -> None:
+    """Stop the worker thread of every Store still running (test teardown safety net)."""
+    for store in list(_ALL_STORES or ()):
+        if store._pool.started:
+            store._pool.stop()
+
+
 class Store:
     """Asynchronous facade over the single SQLite connection."""
 
@@ -121,6 +132,10 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self.version = 0
         self.last_error: str | None = None
+        global _ALL_STORES
+        if _ALL_STORES is None:
+            _ALL_STORES = weakref.WeakSet()
+        _ALL_STORES.add(self)
 
     # -- lifecycle -----------------------------------------------------------
 

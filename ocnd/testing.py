@@ -249,7 +249,13 @@ class TwoNodeNetwork:
     real credentials handshake.
     """
 
-    def __init__(self, reactor, tmp_dir: str, *, signatures: bool = False, env: dict | None = None) -> None:
+    def __init__(self, reactor, tmp_dir: str, *, signatures: bool = False, env: dict | None = None,
+                 rpc: bool = False) -> None:
+        # rpc=True: the chain is served over JSON-RPC on loopback and both nodes use
+        # [registry] mode = jsonrpc, as two real deployments would.
+        self.rpc = rpc
+        self.rpc_service = None
+        self.rpc_port = None
         self.reactor = reactor
         self.tmp_dir = tmp_dir
         self.signatures = signatures
@@ -271,6 +277,8 @@ class TwoNodeNetwork:
 
         self.chain = EmbeddedChain(self.reactor, None)
         await self.chain.start()
+        if self.rpc:
+            await self.start_rpc()
         for name, key in (("a", "0x" + "a1" * 32), ("b", "0x" + "b2" * 32)):
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
@@ -280,12 +288,22 @@ class TwoNodeNetwork:
                    "OCND_NODE_LISTEN": f"tcp:{port}:interface=127.0.0.1",
                    "OCND_NODE_SIGNATURES": "true" if self.signatures else "false",
                    "OCND_REGISTRY_POLL_INTERVAL": "3600"}
+            if self.rpc:
+                env.update({"OCND_REGISTRY_MODE": "jsonrpc",
+                            "OCND_REGISTRY_RPC_URL": f"http://127.0.0.1:{self.rpc_port}",
+                            "OCND_REGISTRY_REGISTRY_ADDRESS": self.chain.registry_address,
+                            "OCND_REGISTRY_PERMISSIONS_ADDRESS": self.chain.permissions_address,
+                            "OCND_REGISTRY_CHAIN_ID": str(self.chain.chain_id),
+                            "OCND_REGISTRY_RPC_TIMEOUT": "2",
+                            # parties listen on 127.0.0.1: allow it outside embedded mode too
+                            "OCND_SECURITY_ALLOW_PRIVATE_PARTY_URLS": "true"})
+                await self._list_node(key, f"http://127.0.0.1:{port}")
             env.update(self.env)
             config = load([], env)
             os.makedirs(data, exist_ok=True)
             store = Store(config.path("store", "path"), self.reactor)
             registry = RegistryService(config=config, reactor=self.reactor, store=store, node_key=key,
-                                       chain=self.chain)
+                                       chain=None if self.rpc else self.chain)
             node = NodeService(config=config, reactor=self.reactor, store=store, registry=registry,
                                node_key=key, admin_key=load_admin_key(config.path("admin", "api_key_file")))
             node.base = f"http://127.0.0.1:{port}"
@@ -294,6 +312,43 @@ class TwoNodeNetwork:
             self.nodes.append(node)
         await self.sync()
         return self
+
+    async def start_rpc(self, port: int | None = None) -> None:
+        import socket
+
+        from twisted.application.internet import StreamServerEndpointService
+        from twisted.internet.endpoints import serverFromString
+
+        from .registry.rpcserver import JsonRpcResource
+
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        self.rpc_port = port
+        self.rpc_site = _TrackingSite(JsonRpcResource(self.chain))
+        self.rpc_service = StreamServerEndpointService(
+            serverFromString(self.reactor, f"tcp:{port}:interface=127.0.0.1"), self.rpc_site)
+        self.rpc_service.startService()
+        await self.rpc_service._waitingForPort
+
+    async def stop_rpc(self) -> None:
+        """Take the JSON-RPC endpoint down (and drop kept-alive connections)."""
+        if self.rpc_service is not None:
+            await defer.maybeDeferred(self.rpc_service.stopService)
+            for proto in list(self.rpc_site.open):
+                transport = getattr(proto, "transport", None) or getattr(getattr(proto, "_channel", None),
+                                                                         "transport", None)
+                if transport is not None:
+                    transport.abortConnection()
+            self.rpc_service = None
+
+    async def _list_node(self, key: str, url: str) -> None:
+        from .registry.client import EmbeddedBackend, RegistryClient
+
+        client = RegistryClient(EmbeddedBackend(self.chain), self.chain.registry_address,
+                                self.chain.permissions_address)
+        await client.set_node_raw(key, self.chain.dev_accounts[0][1], url)
 
     @property
     def node_a(self):
@@ -343,5 +398,6 @@ class TwoNodeNetwork:
             await party.stop()
         for node in self.nodes:
             await node.stopService()
+        await self.stop_rpc()
         if self.chain is not None:
             await self.chain.stop()

@@ -34,6 +34,14 @@ class RunningNode:
         self.registry.list_party(cc, pid, self.address, PUBLIC_URL if party_url is None else party_url)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """A test that failed during setup may leave store/chain threads running: stop them so
+    the interpreter can exit (a hung CI job tells nobody anything)."""
+    from ocnd.store import stop_all_pools
+
+    stop_all_pools()
+
+
 def _is_server_error(event) -> bool:
     """An HTTP 5xx answered by an ocnd site, or a failure caught by the API's catch-all."""
     if event.get("http_5xx"):
