@@ -240,9 +240,9 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
         "ownership_exempt": ("", _parties,
                              "Parties (CC/PID, comma separated) allowed to push objects owned by others, "
                              "e.g. hubs that legitimately relay."),
-        "service_interface": ("true", _bool,
+        "service_interface": ("false", _bool,
                               "Send copies of requests to service providers the sender has a Permissions "
-                              "agreement with."),
+                              "agreement with (reads agreements over RPC in the background, cached)."),
         "service_interface_ttl": ("60", _positive_float,
                                   "Seconds the Permissions agreements of a party are cached."),
         "v1_blacklist": ("false", _bool,

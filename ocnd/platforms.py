@@ -77,14 +77,12 @@ def party_known(conn: sqlite3.Connection, country_code: str, party_id: str,
     if row:
         return True
     # parties announced for a registration token that has not been used yet
-    for (parties,) in conn.execute(
-        "SELECT rt.parties FROM registration_tokens rt JOIN platforms p ON p.id = rt.platform_id "
-        "WHERE rt.used_at IS NULL AND p.status = 'PLANNED' AND p.id IS NOT ?", (exclude_platform,)
-    ):
-        for p in json.loads(parties):
-            if p["country_code"] == country_code.upper() and p["party_id"] == party_id.upper():
-                return True
-    return False
+    row = conn.execute(
+        "SELECT 1 FROM registration_tokens rt JOIN platforms p ON p.id = rt.platform_id, json_each(rt.parties) j "
+        "WHERE rt.used_at IS NULL AND p.status = 'PLANNED' AND p.id IS NOT ? "
+        "AND json_extract(j.value, '$.country_code') = ? AND json_extract(j.value, '$.party_id') = ? LIMIT 1",
+        (exclude_platform, country_code.upper(), party_id.upper())).fetchone()
+    return row is not None
 
 
 def create_planned(conn: sqlite3.Connection, parties: list[tuple[str, str]], token_hash: str,

@@ -23,7 +23,7 @@ def render() -> str:
             out.extend(f"; {line}" for line in textwrap.wrap(help_text, 76))
             out.append(f";{key} = {default}")
             out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from . import message as msgcodec
 from .message import OcpiRequest
 from .paths import OWNED_RECEIVER_MODULES, Route
 
+_STATUS_RE = __import__("re").compile(rb'"status_code"\s*:\s*"?(\d{4})')
+
 REQUIRED_HEADERS = ("X-Request-ID", "X-Correlation-ID", "OCPI-from-country-code", "OCPI-from-party-id",
                     "OCPI-to-country-code", "OCPI-to-party-id")
 PASS_HEADERS = ("Location", "Link", "X-Total-Count", "X-Limit")
@@ -186,10 +188,8 @@ class Router:
         event.latency = time.perf_counter() - started
         event.http_status = reply.code
         event.bytes_out = len(reply.body)
-        try:
-            event.status_code = int(rawjson.loads(reply.body).get("status_code"))
-        except Exception:  # noqa: BLE001 - non-envelope bodies just have no status
-            event.status_code = None
+        m = _STATUS_RE.search(reply.body, 0, 512)
+        event.status_code = int(m.group(1)) if m else None
         for observer in self.observers:
             try:
                 observer(event)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest_twisted
 
 from flowkit import bodies, wait_for
+from networks import network_with_parties
 
 PROVIDER_KEY = "0x" + "5e" * 32
+
+
+@pytest_twisted.async_yield_fixture
+async def network(tmp_path):
+    net = await network_with_parties(tmp_path, env={"OCND_ROUTING_SERVICE_INTERFACE": "true"})
+    yield net
+    await net.stop()
 
 
 @pytest_twisted.ensureDeferred
