@@ -96,3 +96,13 @@ def test_twistd_exits_with_one_line_on_bad_config(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         f"ocnd: configuration error: {bad}: [limits] request_timeout: expected a number, got 'soon'")
+
+
+def test_shipped_ini_is_generated_from_the_code():
+    """etc/ocnd.ini is exactly what tools/gen_ini.py renders (run it after adding a key)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_ini", os.path.join(ROOT, "tools", "gen_ini.py"))
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert open(os.path.join(ROOT, "etc", "ocnd.ini")).read() == gen.render()
