@@ -285,13 +285,17 @@ class Bridge(service.MultiService):
         if cached and cached[0] > now:
             return cached[1]
         out: set[str] = set()
+        listed = False
         if self.registry is not None:
             listing = await self.registry.get_party_details_by_ocpi(*party)
             if listing is not None:
+                listed = True
                 out |= {listing.address.lower(), listing.operator.lower()}
             if self.node_address:
                 out.add(self.node_address.lower())
-        self._signers[party] = (now + 60.0, out)
+        if listed or self.registry is None:
+            # never cache "not listed": the party may be listed a moment later
+            self._signers[party] = (now + 60.0, out)
         return out
 
     # -- async results --------------------------------------------------------------------
