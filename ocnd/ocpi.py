@@ -103,3 +103,16 @@ def valid_country_code(v: str) -> bool:
 
 def valid_party_id(v: str) -> bool:
     return isinstance(v, str) and len(v) == 3 and v.isascii() and v.isalnum()
+
+
+def next_link(link: str | None) -> str | None:
+    """URL of the ``rel="next"`` entry of a Link header, or None."""
+    if not link:
+        return None
+    for entry in link.split(","):
+        entry = entry.strip()
+        if 'rel="next"' in entry or "rel=next" in entry:
+            start, end = entry.find("<"), entry.find(">")
+            if 0 <= start < end:
+                return entry[start + 1:end]
+    return None

@@ -16,6 +16,8 @@ from twisted.application import service
 from twisted.internet import defer
 from twisted.web.server import Site
 
+from .web import TrackingSite
+
 from . import ocpi
 from .registry.model import NodeListing, PartyListing, Role, norm_party
 
@@ -47,25 +49,7 @@ class FakeRegistry(service.Service):
         return {"mode": "fake", "ok": self.available, "last_sync_age": 0.0, "last_error": None}
 
 
-class _TrackingSite(Site):
-    """A Site that knows its open connections, so tests can take a server down."""
-
-    def __init__(self, resource) -> None:
-        super().__init__(resource)
-        self.open: set = set()
-
-    def buildProtocol(self, addr):
-        proto = super().buildProtocol(addr)
-        site = self
-        original = proto.connectionLost
-
-        def lost(reason, _orig=original):
-            site.open.discard(proto)
-            return _orig(reason)
-
-        proto.connectionLost = lost
-        self.open.add(proto)
-        return proto
+_TrackingSite = TrackingSite  # kept for tests that import the old name
 
 
 @attrs.define
@@ -123,11 +107,7 @@ class MockParty:
         if not self.port:
             return defer.succeed(None)
         d = defer.maybeDeferred(self.port.stopListening)
-        for proto in list(self.site.open):
-            transport = getattr(proto, "transport", None) or getattr(getattr(proto, "_channel", None),
-                                                                     "transport", None)
-            if transport is not None:
-                transport.abortConnection()
+        self.site.drop_connections(abort=True)
         return d
 
     @property
@@ -336,11 +316,7 @@ class TwoNodeNetwork:
         """Take the JSON-RPC endpoint down (and drop kept-alive connections)."""
         if self.rpc_service is not None:
             await defer.maybeDeferred(self.rpc_service.stopService)
-            for proto in list(self.rpc_site.open):
-                transport = getattr(proto, "transport", None) or getattr(getattr(proto, "_channel", None),
-                                                                         "transport", None)
-                if transport is not None:
-                    transport.abortConnection()
+            self.rpc_site.drop_connections(abort=True)
             self.rpc_service = None
 
     async def _list_node(self, key: str, url: str) -> None:

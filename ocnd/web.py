@@ -153,7 +153,43 @@ class DeadlineChannel(http.HTTPChannel):
         super().connectionLost(reason)
 
 
-class OcndSite(server.Site):
+class TrackingSite(server.Site):
+    """A Site that knows its open connections, so they can be closed on shutdown (or, in tests,
+    to take a server down the way a crash would)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: set = set()
+
+    def buildProtocol(self, addr):
+        proto = super().buildProtocol(addr)
+        if proto is None:
+            return None
+        connections = self.connections
+        original = proto.connectionLost
+
+        def lost(reason, _orig=original):
+            connections.discard(proto)
+            return _orig(reason)
+
+        proto.connectionLost = lost
+        connections.add(proto)
+        return proto
+
+    def drop_connections(self, abort: bool = False) -> None:
+        """Close every open connection (``abort``: reset it without flushing)."""
+        for proto in list(self.connections):
+            transport = getattr(proto, "transport", None) or getattr(getattr(proto, "_channel", None),
+                                                                     "transport", None)
+            if transport is not None:
+                transport.abortConnection() if abort else transport.loseConnection()
+
+    @property
+    def open(self) -> set:
+        return self.connections
+
+
+class OcndSite(TrackingSite):
     """Site that never shows tracebacks and can switch its access log off."""
 
     log = Logger()
@@ -178,30 +214,6 @@ class OcndSite(server.Site):
         super().__init__(resource, requestFactory=_Request, timeout=idle_timeout)
         self.displayTracebacks = False
         self._access_log = access_log
-        self.connections: set = set()
-
-    def buildProtocol(self, addr):
-        proto = super().buildProtocol(addr)
-        if proto is None:
-            return None
-        connections = self.connections
-        original = proto.connectionLost
-
-        def lost(reason, _orig=original):
-            connections.discard(proto)
-            return _orig(reason)
-
-        proto.connectionLost = lost
-        connections.add(proto)
-        return proto
-
-    def drop_connections(self) -> None:
-        """Close every open inbound connection (shutdown: keep-alive peers must notice)."""
-        for proto in list(self.connections):
-            transport = getattr(proto, "transport", None) or getattr(getattr(proto, "_channel", None),
-                                                                     "transport", None)
-            if transport is not None:
-                transport.loseConnection()
 
     def log(self, request) -> None:  # type: ignore[override]
         if request.code == 500:  # 503 from /health is a deliberate answer, not an error

@@ -177,16 +177,7 @@ class NodeClient:
         return items
 
 
-def next_link(link: str | None) -> str | None:
-    if not link:
-        return None
-    for entry in link.split(","):
-        entry = entry.strip()
-        if 'rel="next"' in entry or "rel=next" in entry:
-            start, end = entry.find("<"), entry.find(">")
-            if 0 <= start < end:
-                return entry[start + 1:end]
-    return None
+next_link = ocpi.next_link
 
 
 def maybe(fn, *args, **kw) -> defer.Deferred:

@@ -22,6 +22,8 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from ..web import TrackingSite
+
 log = Logger()
 
 
@@ -106,32 +108,9 @@ def _error(exc: BaseException) -> dict:
     return {"code": -32000, "message": text or type(exc).__name__}
 
 
-class _TrackingSite(server.Site):
-    """A Site that remembers its open connections so they can be dropped."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.live: set = set()
-
-    def buildProtocol(self, addr):
-        proto = super().buildProtocol(addr)
-        site = self
-        lost = proto.connectionLost
-
-        def connection_lost(reason, _lost=lost):
-            site.live.discard(proto)
-            return _lost(reason)
-
-        proto.connectionLost = connection_lost
-        self.live.add(proto)
-        return proto
-
-    def drop_connections(self) -> None:
-        for proto in list(self.live):
-            transport = getattr(proto, "transport", None) or getattr(
-                getattr(proto, "_channel", None), "transport", None)
-            if transport is not None:
-                transport.abortConnection()
+class _TrackingSite(TrackingSite):
+    def drop_connections(self, abort: bool = True) -> None:  # an outage: reset, don't flush
+        super().drop_connections(abort=abort)
 
 
 def make_rpc_service(reactor: Any, chain: Any, endpoint: str, builtin: bool = False):

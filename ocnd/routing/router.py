@@ -91,16 +91,6 @@ def join_url(base: str, path: str | None) -> str:
     return base + "".join("/" + s for s in segs)
 
 
-def _next_link(link: str) -> str | None:
-    for entry in link.split(","):
-        entry = entry.strip()
-        if 'rel="next"' in entry or "rel=next" in entry:
-            start, end = entry.find("<"), entry.find(">")
-            if 0 <= start < end:
-                return entry[start + 1:end]
-    return None
-
-
 class ReplayGuard:
     """Remembers recently seen node-message signatures to refuse replays."""
 
@@ -534,7 +524,7 @@ class Router:
                 if name in reply.headers:
                     out_headers[name] = reply.headers[name]
             link = reply.headers.get("Link")
-            target = _next_link(link) if link else None
+            target = ocpi.next_link(link)
             if target:
                 uid = str(uuid.uuid4())
                 await self.store.run(proxies.put, uid, req.sender, req.receiver, target, self.reactor.seconds(),
