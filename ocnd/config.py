@@ -338,8 +338,8 @@ def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, str, str, str]
             if rest.startswith(section + "_"):
                 out.append((name, section, rest[len(section) + 1:], value))
                 break
-        else:
-            raise ConfigError(name, "-", None, "environment variable does not name a known section")
+        # OCND_* variables that name no section (e.g. tooling flags) are not ours: ignored.
+        # A known section with an unknown key is an error (a typo must not go unnoticed).
     return out
 
 

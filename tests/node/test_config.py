@@ -106,3 +106,8 @@ def test_shipped_ini_is_generated_from_the_code():
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     assert open(os.path.join(ROOT, "etc", "ocnd.ini")).read() == gen.render()
+
+
+def test_env_variables_outside_the_schema_are_ignored():
+    cfg = load([], {"OCND_REQUIRE_CHROMIUM": "1", "OCND_NODE_PUBLIC_URL": "https://x.example"})
+    assert cfg["node"]["public_url"] == "https://x.example"
