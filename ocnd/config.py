@@ -245,6 +245,9 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
                               "agreement with (reads agreements over RPC in the background, cached)."),
         "service_interface_ttl": ("60", _positive_float,
                                   "Seconds the Permissions agreements of a party are cached."),
+        "v1_wire": ("false", _bool,
+                    "Serialize bodies sent to other nodes the way a Kotlin v1 node re-serializes them (needed "
+                    "when peers run the v1 node; ocnd peers verify the exact bytes)."),
         "v1_blacklist": ("false", _bool,
                          "OcnRules blacklist blocks a listed sender for every module (v1 behaviour) instead of "
                          "only the listed modules."),

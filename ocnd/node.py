@@ -97,6 +97,7 @@ class NodeService(service.MultiService):
             replay_window=cfg["routing"]["replay_window"], rules_check=self._rules_check,
             liveness=self.hub.renew, hub_identity=(cfg["node"]["country_code"], cfg["node"]["party_id"]),
             v1_blacklist=cfg["routing"]["v1_blacklist"], observers=self.observability.observers)
+        self.router.v1_wire = cfg["routing"]["v1_wire"]
         if cfg["routing"]["service_interface"]:
             from .routing.service_interface import ServiceInterface
 
@@ -170,6 +171,9 @@ class NodeService(service.MultiService):
             self._watchdog.clock = self.reactor
             self._watchdog.start(interval)
         self.hub.setServiceParent(self)
+        self._sweeper = task.LoopingCall(self.sweep_proxies)
+        self._sweeper.clock = self.reactor
+        self._sweeper.start(self.config["routing"]["proxy_sweep_interval"], now=False)
         self.ready.callback(self)
 
     def _start_failed(self, failure) -> None:
@@ -182,9 +186,20 @@ class NodeService(service.MultiService):
         if self.reactor.running:
             self.reactor.stop()
 
+    def sweep_proxies(self):
+        """Delete expired proxy resources; a failure is logged and the timer keeps running."""
+        from . import proxies
+
+        d = self.store.run(proxies.sweep, self.reactor.seconds())
+        d.addCallback(lambda n: n and self.log.info("swept {n} expired proxy resources", n=n))
+        d.addErrback(lambda f: self.log.failure("proxy sweep failed", f))
+        return d
+
     async def _stop(self) -> None:
         sdnotify.notify("STOPPING=1")
         try:
+            if getattr(self, "_sweeper", None) is not None and self._sweeper.running:
+                self._sweeper.stop()
             if self._watchdog is not None and self._watchdog.running:
                 self._watchdog.stop()
             if self.port is not None:

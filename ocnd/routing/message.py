@@ -57,8 +57,14 @@ class OcpiRequest:
         return out
 
 
-def encode(req: OcpiRequest) -> bytes:
-    """Compact JSON in v1 member order, the raw body spliced in last."""
+def encode(req: OcpiRequest, v1_wire: bool = False) -> bytes:
+    """Compact JSON in v1 member order, the raw body spliced in last.
+
+    With ``v1_wire`` the body is re-serialized the way a v1 (Kotlin/Jackson)
+    node re-emits it (compact, Java number style), because v1 verifies the node
+    signature over its own re-serialization; ocnd peers verify the raw bytes,
+    so the default keeps the party's bytes untouched.
+    """
     params = req.query_params() if req.query else None
     record = wire.ocn_message_record(
         req.module_name, req.interface, req.method,
@@ -78,6 +84,9 @@ def encode(req: OcpiRequest) -> bytes:
         if not req.custom:
             raise
         body = json.dumps(body.decode("utf-8", "replace"), ensure_ascii=False).encode("utf-8")
+    else:
+        if v1_wire:
+            body = wire.jackson_dumps(rawjson.loads(body))
     return head[:-1] + b',"body":' + body + b"}"
 
 

@@ -137,6 +137,7 @@ class Router:
         self.replays = ReplayGuard(replay_window, reactor)
         self.observers = list(observers)
         self.liveness = liveness
+        self.v1_wire = False
         from .broadcast import Broadcaster
 
         self.broadcaster = Broadcaster(self, hub_identity, v1_blacklist)
@@ -487,7 +488,7 @@ class Router:
         return await self._http(req.method, url, headers, req.body)
 
     async def _deliver_remote(self, req: OcpiRequest, node_url: str) -> Reply:
-        payload = msgcodec.encode(req)
+        payload = msgcodec.encode(req, v1_wire=self.v1_wire)
         headers = {
             "X-Request-ID": str(uuid.uuid4()),
             "OCN-Signature": wire.sign_body(payload, self.node_key),
