@@ -126,9 +126,17 @@ def set_status(conn: sqlite3.Connection, platform_id: int, status: str, now: flo
     return [ClientInfo(r.party_id, r.country_code, r.role, status, now) for r in p.roles]
 
 
-def due_for_check(conn: sqlite3.Connection, older_than: float) -> list[platforms.Platform]:
+def due_for_check(conn: sqlite3.Connection, older_than: float, now: float | None = None,
+                  skew: float = 60.0) -> list[platforms.Platform]:
+    """Platforms not heard of since ``older_than``.
+
+    A ``last_updated`` in the future (the clock jumped backwards) also counts
+    as due, otherwise liveness checks would stop until the clock caught up.
+    """
+    future = (now if now is not None else older_than) + skew
     return [p for p in (platforms.get(conn, row["id"]) for row in conn.execute(
-        "SELECT id FROM platforms WHERE status IN ('CONNECTED','OFFLINE') AND last_updated < ?", (older_than,)))
+        "SELECT id FROM platforms WHERE status IN ('CONNECTED','OFFLINE') AND (last_updated < ? OR last_updated > ?)",
+        (older_than, future)))
         if p is not None]
 
 
@@ -279,7 +287,7 @@ class HubClientInfoService(service.Service):
 
     async def check_still_alive(self) -> None:
         now = self.reactor.seconds()
-        for p in await self.store.read(due_for_check, now - self.still_alive_interval):
+        for p in await self.store.read(due_for_check, now - self.still_alive_interval, now):
             alive = False
             if p.versions_url and p.token_b:
                 try:
