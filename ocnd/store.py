@@ -36,10 +36,10 @@ class StoreError(Exception):
     """The store could not do what was asked (disk full, read-only, corrupt...)."""
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """All shipped migrations as (version, name, sql), in order."""
+def migrations(package: str = "ocnd.schema") -> list[tuple[int, str, str]]:
+    """All migrations shipped in ``package`` as (version, name, sql), in order."""
     found = []
-    for entry in resources.files("ocnd.schema").iterdir():
+    for entry in resources.files(package).iterdir():
         m = _MIGRATION_RE.match(entry.name)
         if m:
             found.append((int(m.group(1)), entry.name, entry.read_text("utf-8")))
@@ -66,10 +66,10 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-def apply_migrations(conn: sqlite3.Connection, path: str) -> int:
+def apply_migrations(conn: sqlite3.Connection, path: str, package: str = "ocnd.schema") -> int:
     """Bring the schema up to date; returns the resulting version."""
     current = conn.execute("PRAGMA user_version").fetchone()[0]
-    pending = [m for m in migrations() if m[0] > current]
+    pending = [m for m in migrations(package) if m[0] > current]
     if not pending:
         return current
     if current > 0 and path != ":memory:":
@@ -124,6 +124,8 @@ class Store:
     """Asynchronous facade over the single SQLite connection."""
 
     log = Logger()
+    #: package holding the numbered ``NNN_name.sql`` migrations of this database
+    schema_package = "ocnd.schema"
 
     def __init__(self, path: str, reactor: Any) -> None:
         self.path = path
@@ -152,7 +154,7 @@ class Store:
 
     def _open(self) -> int:
         self._conn = _connect(self.path)
-        self.version = apply_migrations(self._conn, self.path)
+        self.version = apply_migrations(self._conn, self.path, self.schema_package)
         return self.version
 
     def stop(self) -> defer.Deferred:

@@ -7,46 +7,9 @@ WAL, durable commits) but applies the migrations shipped in
 
 from __future__ import annotations
 
-import re
-import sqlite3
-from importlib import resources
-
 import attrs
 
-from .. import store as _store
-from ..store import Store, StoreError
-
-_MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-
-
-def migrations() -> list[tuple[int, str, str]]:
-    found = []
-    for entry in resources.files("ocnd.bridge.schema").iterdir():
-        m = _MIGRATION_RE.match(entry.name)
-        if m:
-            found.append((int(m.group(1)), entry.name, entry.read_text("utf-8")))
-    found.sort()
-    for expected, (version, name, _) in enumerate(found, start=1):
-        if version != expected:
-            raise StoreError(f"bridge schema migrations are not contiguous at {name}")
-    return found
-
-
-def apply_migrations(conn: sqlite3.Connection) -> int:
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
-    pending = [m for m in migrations() if m[0] > current]
-    for version, name, sql in pending:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _store._split_sql(sql):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
-            conn.execute("COMMIT")
-        except Exception as e:
-            conn.execute("ROLLBACK")
-            raise StoreError(f"bridge migration {name} failed: {e}") from e
-    return pending[-1][0] if pending else current
-
+from ..store import Store
 
 @attrs.frozen
 class Auth:
@@ -59,10 +22,7 @@ class Auth:
 class BridgeStore(Store):
     """``Store`` over the bridge schema, plus the few queries the bridge needs."""
 
-    def _open(self) -> int:
-        self._conn = _store._connect(self.path)
-        self.version = apply_migrations(self._conn)
-        return self.version
+    schema_package = "ocnd.bridge.schema"
 
     # -- queries (run on the store thread) --------------------------------------
 
