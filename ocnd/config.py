@@ -408,3 +408,18 @@ def describe() -> str:
             lines.append(f"  {key} = {default}")
             lines.append(f"      {help_text}")
     return "\n".join(lines)
+
+
+class LayeredConfigOptions:
+    """Mixin for twistd ``usage.Options``: a repeatable ``--config FILE`` (``-c``) collected in
+    ``self["config"]`` in the order given, so later files override earlier ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["config"] = []
+
+    def opt_config(self, path: str) -> None:
+        """INI configuration file; repeat to layer several files (later files win)."""
+        self["config"].append(path)
+
+    opt_c = opt_config

@@ -8,10 +8,10 @@ import sys
 from twisted.python import usage
 
 from . import __version__
-from .config import ConfigError, describe, load
+from .config import ConfigError, LayeredConfigOptions, describe, load
 
 
-class Options(usage.Options):
+class Options(LayeredConfigOptions, usage.Options):
     synopsis = "[--config FILE]... [options]"
     longdesc = (
         "Run an Open Charging Network node: an OCPI 2.2/2.2.1 hub that routes messages between "
@@ -32,15 +32,6 @@ class Options(usage.Options):
         ["version", None, "Print the ocnd version and exit."],
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self["config"] = []
-
-    def opt_config(self, path: str) -> None:
-        """INI configuration file; repeat to layer several files."""
-        self["config"].append(path)
-
-    opt_c = opt_config
 
     def opt_version(self) -> None:
         print(f"ocnd {__version__}")

@@ -8,11 +8,11 @@ import sys
 
 from twisted.python import usage
 
-from ..config import ConfigError
+from ..config import ConfigError, LayeredConfigOptions
 from .config import describe, load
 
 
-class Options(usage.Options):
+class Options(LayeredConfigOptions, usage.Options):
     synopsis = "[--config FILE]... --backoffice module:factory [options]"
     longdesc = (
         "Connect one OCPI party (CPO or eMSP backoffice) to an Open Charging Network node: registry "
@@ -30,15 +30,6 @@ class Options(usage.Options):
         ["no-register", None, "Skip the registry listing at start."],
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self["config"] = []
-
-    def opt_config(self, path: str) -> None:
-        """INI configuration file; repeat to layer several files."""
-        self["config"].append(path)
-
-    opt_c = opt_config
 
     def postOptions(self) -> None:
         if self["help-config"]:

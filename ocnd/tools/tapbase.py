@@ -21,10 +21,10 @@ from twisted.internet import defer, endpoints
 from twisted.logger import Logger
 from twisted.python import usage
 
-from ..config import ConfigError
+from ..config import ConfigError, LayeredConfigOptions
 
 
-class MockOptions(usage.Options):
+class MockOptions(LayeredConfigOptions, usage.Options):
     role = "CPO"              # overridden
     tap = "ocn-mock-cpo"      # overridden
     default_party = ("CH", "CPO")
@@ -55,15 +55,6 @@ class MockOptions(usage.Options):
         ["no-register", None, "Do not check/create the registry listing at start."],
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self["config"] = []
-
-    def opt_config(self, path: str) -> None:
-        """Bridge INI file (etc/ocn-bridge.ini format); repeat to layer several."""
-        self["config"].append(path)
-
-    opt_c = opt_config
 
     synopsis = "[options]"
 

@@ -111,3 +111,14 @@ def test_shipped_ini_is_generated_from_the_code():
 def test_env_variables_outside_the_schema_are_ignored():
     cfg = load([], {"OCND_REQUIRE_CHROMIUM": "1", "OCND_NODE_PUBLIC_URL": "https://x.example"})
     assert cfg["node"]["public_url"] == "https://x.example"
+
+
+def test_config_option_layers_in_order(tmp_path):
+    from ocnd.tap import Options
+
+    a = write(tmp_path, "a.ini", "[limits]\nrequest_timeout = 5\n")
+    b = write(tmp_path, "b.ini", "[limits]\nrequest_timeout = 6\n")
+    opts = Options()
+    opts.parseOptions(["--config", a, "-c", b, "--data-dir", str(tmp_path)])
+    assert opts["config"] == [a, b]
+    assert opts.config["limits"]["request_timeout"] == 6.0
