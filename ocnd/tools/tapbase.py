@@ -56,7 +56,7 @@ class MockOptions(LayeredConfigOptions, usage.Options):
     ]
 
 
-    synopsis = "[options]"
+    synopsis = "[--config FILE]... [options]   (--config takes the etc/ocn-bridge.ini format)"
 
     def option_env(self) -> dict[str, str]:
         """``OCN_BRIDGE_*`` values for the options given on the command line."""
