@@ -7,7 +7,7 @@ import json
 import os
 
 from ocnd.cli import CliError
-from ocnd.cli.common import (DEFAULT_TIMEOUT, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, json_flag,
+from ocnd.cli.common import (DEFAULT_TIMEOUT, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, json_flag, subcommands,
                              node_url, print_json, profile, request, table)
 
 DEFAULT_KEY_FILE = os.path.join("data", "admin.key")
@@ -40,17 +40,7 @@ def _common() -> argparse.ArgumentParser:
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    common = _common()
-    sub = parser.add_subparsers(dest="admin_command", metavar="SUBCOMMAND")
-    sub.required = True
-
-    def cmd(name, func, help_text):
-        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text, epilog=EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(func=func)
-        return p
+    cmd = subcommands(parser, "admin_command", EPILOG, _common())
 
     p = cmd("generate-token", cmd_generate_token, "issue a registration token (Token A) for parties")
     p.add_argument("parties", nargs="+", metavar="CC PID", help="country code and party id, repeatable")

@@ -329,3 +329,22 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
     for r in [header] + rows:
         out.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     return out
+
+
+def subcommands(parser, dest: str, epilog: str, common):
+    """Set up ``parser`` for SUBCOMMANDs sharing the ``common`` options; returns
+    ``cmd(name, func, help) -> subparser`` to declare each one."""
+    import argparse
+
+    parser.epilog = epilog
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    sub = parser.add_subparsers(dest=dest, metavar="SUBCOMMAND")
+    sub.required = True
+
+    def cmd(name, func, help_text):
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    return cmd

@@ -14,7 +14,7 @@ import sys
 
 from ocnd import ocpi
 from ocnd.cli import CliError
-from ocnd.cli.common import (DEFAULT_TIMEOUT, EXIT_ERROR, EXIT_OK, EXIT_USAGE, Unreachable, json_flag,
+from ocnd.cli.common import (DEFAULT_TIMEOUT, EXIT_ERROR, EXIT_OK, EXIT_USAGE, Unreachable, json_flag, subcommands,
                              node_url, parse_party, print_json, profile, request, save_profile, warn)
 
 VERSIONS = ("2.2", "2.2.1")
@@ -64,17 +64,7 @@ def _party_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    common = _common()
-    sub = parser.add_subparsers(dest="credentials_command", metavar="SUBCOMMAND")
-    sub.required = True
-
-    def cmd(name, func, help_text):
-        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text, epilog=EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(func=func)
-        return p
+    cmd = subcommands(parser, "credentials_command", EPILOG, _common())
 
     p = cmd("register", cmd_register, "register with the node using Token A (POST credentials)")
     p.add_argument("--token-a", required=True, help="registration token from 'ocn admin generate-token'")
