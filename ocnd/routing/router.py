@@ -179,6 +179,7 @@ class Router:
         event.latency = time.perf_counter() - started
         event.http_status = reply.code
         event.bytes_out = len(reply.body)
+        # metrics only: envelopes the node builds start with status_code; others may not be found
         m = _STATUS_RE.search(reply.body, 0, 512)
         event.status_code = int(m.group(1)) if m else None
         for observer in self.observers:
@@ -232,8 +233,8 @@ class Router:
         if not any(r.country_code == sender[0].upper() and r.party_id == sender[1].upper() for r in sp.roles):
             raise OcpiError(ocpi.INVALID_PARAMS,
                             "Could not find role on sending platform using OCPI-from-* headers", 400)
-        self._check_ownership(req, route)
         body_json = self._body_json(req)
+        self._check_ownership(req, route, body_json)
         self._alive(sp)
         if route.proxied_uid is not None:
             resource = await self.store.read(proxies.get, route.proxied_uid, sender, receiver,
@@ -317,7 +318,7 @@ class Router:
                 return req.body.decode("utf-8", "replace")
             raise OcpiError(ocpi.INVALID_PARAMS, f"Malformed JSON body: {e}", 400) from None
 
-    def _check_ownership(self, req: OcpiRequest, route: Route) -> None:
+    def _check_ownership(self, req: OcpiRequest, route: Route, body: Any) -> None:
         """Receiver pushes: URL owner, OCPI-from headers and body owner fields must agree."""
         if route.interface != "RECEIVER" or route.custom or req.method == "GET":
             return
@@ -332,7 +333,6 @@ class Router:
                 raise OcpiError(ocpi.INVALID_PARAMS,
                                 f"Ownership mismatch: URL names {owner[0]}/{owner[1]} but OCPI-from is "
                                 f"{sender[0]}/{sender[1]}", 400)
-        body = self._body_json(req)
         if isinstance(body, dict):
             cc, pid = body.get("country_code"), body.get("party_id")
             if isinstance(cc, str) and isinstance(pid, str) and (cc.upper(), pid.upper()) != sender:
@@ -593,9 +593,9 @@ class Router:
             raise OcpiError(ocpi.INVALID_PARAMS, "Replayed message refused (same OCN-Signature seen before)", 400)
         if self.broadcaster.addressed_to_hub(req.receiver):
             self.broadcaster.check(req)
-            self._check_ownership(req, Route(req.version, req.module, req.interface, url_path=req.url_path,
-                                             owner=_owner_of(req)))
             body_json = self._body_json(req)
+            self._check_ownership(req, Route(req.version, req.module, req.interface, url_path=req.url_path,
+                                             owner=_owner_of(req)), body_json)
             if self.signatures_required or req.signature is not None:
                 self._verify_request_signature(req, body_json)
             if event is not None:
@@ -607,8 +607,8 @@ class Router:
             raise OcpiError(ocpi.UNKNOWN_RECEIVER, "Recipient unknown to OCN Node entered in Registry")
         route = Route(req.version, req.module, req.interface, url_path=req.url_path, custom=req.custom,
                       owner=_owner_of(req))
-        self._check_ownership(req, route)
         body_json = self._body_json(req)
+        self._check_ownership(req, route, body_json)
         signing = self.signatures_required or req.signature is not None or rp.signatures
         if signing:
             self._verify_request_signature(req, body_json)
@@ -620,7 +620,7 @@ class Router:
         if event is not None:
             event.target = "local"
         reply = await self._deliver_local(req, rp, view.endpoint_url)
-        try:
+        try:  # a full parse: "status_code" may follow a long "data" member
             envelope = rawjson.loads(reply.body)
         except ValueError:
             envelope = None
