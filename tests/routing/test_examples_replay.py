@@ -79,11 +79,13 @@ async def test_request_example_arrives_unchanged(replay_network, name):
 async def test_response_example_comes_back_unchanged(replay_network, name):
     net = replay_network
     raw = example(name)
-    net.cpo.handler = lambda r: (200, {}, raw) if r.path.endswith("/sender/tokens") or \
+    net.cpo.handler = lambda r: (200, {"X-Total-Count": "7", "X-Limit": "1"}, raw) if r.path.endswith("/sender/tokens") or \
         r.path.endswith("/sender/locations") else None
     try:
-        code, _, body = await net.msp.send("GET", net.msp.node.base + "/ocpi/sender/2.2/locations", ("DE", "CPA"),
+        code, headers, body = await net.msp.send("GET", net.msp.node.base + "/ocpi/sender/2.2/locations", ("DE", "CPA"),
                                            sign=False)
     finally:
         net.cpo.handler = None
     assert code == 200 and body == raw
+    # "data" comes before "status_code" in these examples: the pagination headers still come through
+    assert (headers.get("x-total-count"), headers.get("x-limit")) == ("7", "1")
