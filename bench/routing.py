@@ -76,7 +76,16 @@ class Counters:
         self.c: dict[str, int] = {}
         self.where: set[str] = set()
         self.hop: dict[str, list[float]] = {}
+        self.gc: dict[int, list[float]] = {}
         self.cpu0 = _cpu()
+
+    _gc_started = 0.0
+
+    def gc_callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc.setdefault(info["generation"], []).append(time.perf_counter() - self._gc_started)
 
     def inc(self, name: str) -> None:
         self.c[name] = self.c.get(name, 0) + 1
@@ -102,7 +111,10 @@ class Counters:
             v = sorted(v)
             hops[k] = {"n": len(v), "p50_ms": v[len(v) // 2] * 1e3 if v else None,
                        "mean_ms": sum(v) / len(v) * 1e3 if v else None}
-        return {"counts": dict(self.c), "hops": hops, "cpu_s": _cpu() - self.cpu0, "where": sorted(self.where)}
+        gc_pauses = {str(g): {"n": len(v), "max_ms": max(v) * 1e3, "total_ms": sum(v) * 1e3}
+                     for g, v in self.gc.items()}
+        return {"counts": dict(self.c), "hops": hops, "cpu_s": _cpu() - self.cpu0, "where": sorted(self.where),
+                "gc": gc_pauses}
 
 
 def _caller() -> str:
@@ -230,8 +242,11 @@ async def _start_direct(reactor, counters: Counters) -> dict:
 def server_main(layout: str, tmp: str, pool: int) -> None:
     from twisted.internet import defer, reactor
 
+    import gc
+
     counters = Counters()
     counters.profile_path = os.environ.get("OCND_BENCH_PROFILE")
+    gc.callbacks.append(counters.gc_callback)
     state = {"quitting": False}
     out = sys.stdout
 
@@ -267,6 +282,10 @@ def server_main(layout: str, tmp: str, pool: int) -> None:
             spec = await _start_proxy(reactor, pool, counters)
         else:
             spec = await _start_direct(reactor, counters)
+        # what `twistd ocnd` does once started ([node] gc_freeze), for every layout alike
+        from ocnd.node import freeze_startup_objects
+
+        freeze_startup_objects()
         spec.update(host="127.0.0.1", method="PUT", body=LOCATION.decode(), ok_marker='"status_code":1000')
         emit(spec)
         threading.Thread(target=control, daemon=True).start()
@@ -355,6 +374,12 @@ def _cpu_per_req(r: dict) -> float:
     return r["server"]["cpu_s"] / max(r["total_requests"], 1) * 1e6
 
 
+def _gc_note(r: dict) -> str:
+    """Garbage-collector pauses in the server process during the level (oldest generation)."""
+    g2 = r["server"].get("gc", {}).get("2")
+    return f"  gen2 GC {g2['n']}x max {g2['max_ms']:.1f} ms" if g2 else "  gen2 GC 0x"
+
+
 def _hot_rpc(r: dict) -> int:
     # the registry backend is the RPC boundary (JsonRpcBackend = one HTTP JSON-RPC call per read);
     # embedded chain.run calls are shown separately, most of them come through the backend
@@ -416,7 +441,8 @@ def main() -> None:
                   f"  ratio {r['rps'] / p['rps']:.2f}x of bare proxy"
                   f"  added/hop vs proxy p50 {(r['p50_ms'] - p['p50_ms']) / 2:+.2f} ms"
                   f" p99 {(r['p99_ms'] - p['p99_ms']) / 2:+.2f} ms"
-                  + (f"  vs direct p99 {(r['p99_ms'] - d['p99_ms']) / 2:+.2f} ms" if d else "") + inner)
+                  + (f"  vs direct p99 {(r['p99_ms'] - d['p99_ms']) / 2:+.2f} ms" if d else "") + inner
+                  + _gc_note(r))
     routed = [res[layout][c] for layout in ("routed", "signed") if layout in res for c in levels]
     total = sum(r["requests"] for r in routed)
     rpc = sum(_hot_rpc(r) for r in routed)

@@ -180,6 +180,10 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
         "name": ("Open Charging Network Node", _str, "business_details.name of the hub identity."),
         "ocpi_versions": ("2.2, 2.2.1", _versions, "OCPI versions offered under /ocpi/versions."),
         "signatures": ("false", _bool, "Require an OCN-Signature on every routed request."),
+        "gc_freeze": ("true", _bool,
+                      "Once started, exclude every object loaded so far (code, embedded chain, snapshot) from "
+                      "the garbage collector's scans (gc.freeze): full collections stay short, which keeps "
+                      "tail latency low."),
     },
     "store": {
         "path": ("ocnd.sqlite", _str, "SQLite database file (relative to data_dir)."),
@@ -265,11 +269,14 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
                     "Log one line per routed hop with request_id and correlation_id fields (never bodies or "
                     "tokens)."),
         "trace_retention": ("86400", _non_negative_float,
-                            "Seconds the metadata of routed hops is kept (in memory) for GET /admin/trace/<id> "
+                            "Seconds the metadata of routed hops is kept (in the database) for GET /admin/trace/<id> "
                             "and the status page; 0 = no trace."),
         "trace_max_hops": ("100000", _positive_int,
                            "Most hops kept in the trace; the oldest correlation ids are dropped first."),
         "trace_sweep_interval": ("60", _positive_float, "Seconds between sweeps of expired trace entries."),
+        "trace_flush_interval": ("1", _positive_float,
+                                 "Seconds between writes of new trace hops to the database, in one transaction "
+                                 "(a crash loses at most this much trace)."),
     },
     "security": {
         "allow_private_party_urls": ("auto", _choice("auto", "true", "false"),

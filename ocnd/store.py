@@ -134,6 +134,9 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self.version = 0
         self.last_error: str | None = None
+        #: bumped (on the reactor thread) each time a write transaction ends;
+        #: in-memory caches of stored rows compare it to know they are stale
+        self.generation = 0
         global _ALL_STORES
         if _ALL_STORES is None:
             _ALL_STORES = weakref.WeakSet()
@@ -187,7 +190,24 @@ class Store:
         raises; the Deferred fires only after the commit reached the disk.
         sqlite errors are turned into :class:`StoreError` with a clear text.
         """
+        d = self._call(self._transaction, fn, args, kw, "BEGIN IMMEDIATE")
+        d.addBoth(self._written)
+        return d
+
+    def run_side(self, fn: Callable[..., T], *args: Any, **kw: Any) -> defer.Deferred:
+        """Like :meth:`run`, for tables no in-memory cache mirrors (proxy resources, trace).
+
+        It leaves :attr:`generation` alone, so the routing views stay cached;
+        using it for platforms, roles, endpoints or rules would serve stale views.
+        """
         return self._call(self._transaction, fn, args, kw, "BEGIN IMMEDIATE")
+
+    def _written(self, result):
+        # first callback of every write: runs before anyone else learns the outcome, and the
+        # single DB thread delivers results in order, so a read that started before this write
+        # fired earlier (see ocnd.routing.viewcache)
+        self.generation += 1
+        return result
 
     def read(self, fn: Callable[..., T], *args: Any, **kw: Any) -> defer.Deferred:
         """Run ``fn(conn, *args, **kw)`` in a read transaction."""

@@ -267,7 +267,10 @@ class TwoNodeNetwork:
             env = {"OCND_NODE_DATA_DIR": data, "OCND_NODE_PUBLIC_URL": f"http://127.0.0.1:{port}",
                    "OCND_NODE_LISTEN": f"tcp:{port}:interface=127.0.0.1",
                    "OCND_NODE_SIGNATURES": "true" if self.signatures else "false",
-                   "OCND_REGISTRY_POLL_INTERVAL": "3600"}
+                   "OCND_REGISTRY_POLL_INTERVAL": "3600",
+                   # frozen objects are never collected: many short-lived networks in one test
+                   # process would pile them up
+                   "OCND_NODE_GC_FREEZE": "false"}
             if self.rpc:
                 env.update({"OCND_REGISTRY_MODE": "jsonrpc",
                             "OCND_REGISTRY_RPC_URL": f"http://127.0.0.1:{self.rpc_port}",

@@ -274,9 +274,6 @@ async def test_timeout_covers_a_stalled_body(env):
     assert len(srv.pending) == 1  # the server did start the answer (headers + part of the body)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _read_body's canceller looks for transport.abortConnection, but the "
-                   "body protocol's transport is twisted's TransportProxyProducer, which has none (only "
-                   "loseConnection/stopProducing): a timed-out response keeps its connection open")
 @pytest_twisted.ensureDeferred
 async def test_timed_out_stalled_body_closes_the_connection(env):
     """Cancelling the body read drops the connection at once (``_read_body``: "like readBody"):

@@ -31,6 +31,7 @@ from ..signing import notary, rawjson, wire
 from . import message as msgcodec
 from .message import OcpiRequest
 from .paths import OWNED_RECEIVER_MODULES, Route
+from .viewcache import ViewCache
 
 _STATUS_RE = __import__("re").compile(rb'"status_code"\s*:\s*"?(\d{4})')
 
@@ -135,6 +136,7 @@ class Router:
         self.ownership_exempt = ownership_exempt
         self.rules_check = rules_check
         self.replays = ReplayGuard(replay_window, reactor)
+        self.views = ViewCache(store)
         self.observers = list(observers)
         self.liveness = liveness
         self.v1_wire = False
@@ -225,8 +227,11 @@ class Router:
             custom=route.custom, body=body or None,
         )
         self._note(event, req)
-        digests = [ocpi.token_hash(t) for t in candidates]
-        view = await self.store.read(self._local_view, digests, req)
+        digests = tuple(ocpi.token_hash(t) for t in candidates)
+        key = ("party", digests, req.sender, req.receiver, req.module, req.interface)
+        # a view with an unknown token is never kept: failed logins always read the store
+        view = await self.views.get(key, self._local_view, digests, req,
+                                    keep=lambda v: v.sender_platform is not None)
         sp = view.sender_platform
         if sp is None:
             raise OcpiError(ocpi.INVALID_PARAMS, "Invalid CREDENTIALS_TOKEN_C", 401)
@@ -255,7 +260,7 @@ class Router:
             return self._signed_ok(results)
         if rp is not None:
             if view.rules_error is not None:
-                raise view.rules_error
+                raise _fresh(view.rules_error)
             if route.async_in:
                 req, body_json = await self._rewrite_async_local(req, route, body_json, signing)
             if event is not None:
@@ -421,7 +426,7 @@ class Router:
     async def _rewrite_async_local(self, req, route, body_json, signing):
         original = self._async_original(req, route, body_json)
         uid = str(uuid.uuid4())
-        await self.store.run(proxies.put, uid, req.receiver, req.sender, original, self.reactor.seconds(),
+        await self.store.run_side(proxies.put, uid, req.receiver, req.sender, original, self.reactor.seconds(),
                              self.proxy_ttl)
         new_url = f"{self.public_url}/ocpi/sender/{req.version}/{route.async_kind}/{uid}"
         return self._apply_async(req, route, body_json, original, new_url, signing)
@@ -441,9 +446,8 @@ class Router:
         started = time.perf_counter()
         timeout = timeout or self.request_timeout
         try:
-            response = await self.http.request(method, url, headers=headers, data=body,
-                                               timeout=timeout, reactor=self.reactor)
-            raw = await response.content()
+            response = await self.http.send(method, url, headers, body, timeout, self.reactor)
+            raw = response.body
         except (txerror.TimeoutError, defer.CancelledError):
             raise OcpiError(ocpi.TIMEOUT, f"Request timeout: {url.split('?')[0]} did not answer within "
                                           f"{timeout:g}s") from None
@@ -528,7 +532,7 @@ class Router:
             target = ocpi.next_link(link)
             if target:
                 uid = str(uuid.uuid4())
-                await self.store.run(proxies.put, uid, req.sender, req.receiver, target, self.reactor.seconds(),
+                await self.store.run_side(proxies.put, uid, req.sender, req.receiver, target, self.reactor.seconds(),
                                      self.proxy_ttl)
                 new = (f'<{self.public_url}/ocpi/{route.interface.lower()}/{req.version}/{req.module}/page/'
                        f'{uid}>; rel="next"')
@@ -538,7 +542,7 @@ class Router:
             location = reply.headers.get("Location")
             if location:
                 uid = str(uuid.uuid4())
-                await self.store.run(proxies.put, uid, req.sender, req.receiver, location, self.reactor.seconds(),
+                await self.store.run_side(proxies.put, uid, req.sender, req.receiver, location, self.reactor.seconds(),
                                      self.proxy_ttl)
                 out_headers["Location"] = f"{self.public_url}/ocpi/receiver/{req.version}/cdrs/{uid}"
                 rewritten["Location"] = location
@@ -601,7 +605,8 @@ class Router:
             if event is not None:
                 event.target = "broadcast"
             return self._signed_ok(await self.broadcaster.fan_out_local(req, body_json, None))
-        view = await self.store.read(self._remote_view, req)
+        view = await self.views.get(("node", req.sender, req.receiver, req.module, req.interface),
+                                    self._remote_view, req)
         rp = view.receiver_platform
         if rp is None:
             raise OcpiError(ocpi.UNKNOWN_RECEIVER, "Recipient unknown to OCN Node entered in Registry")
@@ -613,9 +618,9 @@ class Router:
         if signing:
             self._verify_request_signature(req, body_json)
         if view.rules_error is not None:
-            raise view.rules_error
+            raise _fresh(view.rules_error)
         if req.proxy_uid is not None and req.proxy_resource is not None:
-            await self.store.run(proxies.put, req.proxy_uid, req.receiver, req.sender, req.proxy_resource,
+            await self.store.run_side(proxies.put, req.proxy_uid, req.receiver, req.sender, req.proxy_resource,
                                  self.reactor.seconds(), self.proxy_ttl)
         if event is not None:
             event.target = "local"
@@ -638,6 +643,11 @@ class Router:
             if self.rules_check is not None:
                 rules_error = self.rules_check(conn, rp.id, req.sender, req.module)
         return LocalView(None, rp, endpoint, rules_error)
+
+
+def _fresh(e: OcpiError) -> OcpiError:
+    """A new instance of a cached error (raising one object again and again grows its traceback)."""
+    return OcpiError(e.status_code, e.message, e.http_status)
 
 
 def _owner_of(req: OcpiRequest) -> tuple[str, str] | None:

@@ -22,7 +22,8 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from eth_utils import keccak, to_checksum_address
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
 
 from .notary import _account
 from .rawjson import JsonNumber, java_number_str
@@ -96,6 +97,12 @@ def sign_body(body: bytes | str, private_key: Any) -> str:
     return bytes(signed.signature).hex()
 
 
+@functools.lru_cache(maxsize=1024)
+def _address_of(public_key: bytes) -> str:
+    """EIP-55 address of an uncompressed public key (a node hears from few signers: cached)."""
+    return to_checksum_address(keccak(public_key[1:])[-20:])
+
+
 _SIG_RE = re.compile(r"[0-9a-fA-F]{130}\Z")
 
 
@@ -122,7 +129,7 @@ def recover_body(body: bytes | str, signature: str) -> str:
         v = raw[64] - 27 if raw[64] >= 27 else raw[64]
         public = coincurve.PublicKey.from_signature_and_message(raw[:64] + bytes([v]),
                                                                 _eip191_digest(_as_bytes(body)), hasher=None)
-        return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+        return _address_of(public.format(compressed=False))
     except ImportError:  # pragma: no cover
         pass
     except Exception as e:  # r/s out of range, point not on curve, ...
