@@ -10,11 +10,11 @@
 * a **hop log** line through ``twisted.logger`` with named fields
   (``request_id``, ``correlation_id``, ``module``, ...; never bodies, tokens or
   signatures), so a JSON log observer emits them as separate keys;
-* the **trace**: every hop's metadata kept in memory per X-Correlation-ID for
-  ``[observability] trace_retention`` seconds (bounded by ``trace_max_hops``),
-  swept by a timer.  Traces deliberately stay out of SQLite: the store writes
-  with ``synchronous=FULL`` and one fsync per routed message is too high a
-  price for diagnostics.  They do not survive a restart.
+* the **trace**: every hop's metadata per X-Correlation-ID, appended in
+  memory and written to the node's SQLite store in one transaction per
+  ``[observability] trace_flush_interval`` (no fsync per routed message; a
+  crash loses at most that interval), kept ``trace_retention`` seconds and at
+  most ``trace_max_hops`` rows, swept by a timer.  Traces survive restarts.
 
 JSON logs for journald: run ``twist --log-format json ocnd ...`` or
 ``twistd --logger ocnd.observe.json_log_observer ocnd ...``.
@@ -22,15 +22,16 @@ JSON logs for journald: run ``twist --log-format json ocnd ...`` or
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from twisted.application import service
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.logger import Logger, jsonFileLogObserver
 
 from . import __version__
@@ -111,55 +112,144 @@ class _RegistryCollector:
                                   "Duration of the most recent database transaction.")
             g.add_metric([], float(last))
             yield g
-        g = GaugeMetricFamily("ocnd_trace_hops", "Hops held in the in-memory message trace.")
+        g = GaugeMetricFamily("ocnd_trace_hops", "Hops held in the message trace (stored and pending).")
         g.add_metric([], float(obs.trace.size))
         yield g
 
 
 class Trace:
-    """Hop metadata per correlation id, in memory, with time and size bounds."""
+    """Hop metadata per correlation id, kept in the node's database (table ``trace_hops``).
 
-    def __init__(self, clock, retention: float, max_hops: int) -> None:
+    Routing only appends to an in-memory list; a timer writes the list to the
+    store in one transaction every ``flush_interval`` seconds (and at stop),
+    so a trace survives restarts and costs the hot path no database round
+    trip.  A crash loses at most the last interval of hops.  Rows older than
+    ``retention`` are swept, and at most ``max_hops`` rows are kept (the
+    oldest go first).
+    """
+
+    log = Logger()
+
+    def __init__(self, store, clock, retention: float, max_hops: int, flush_interval: float = 1.0) -> None:
+        self.store = store
         self.clock = clock
         self.retention = retention
         self.max_hops = max_hops
-        self._by_id: OrderedDict[str, list[dict]] = OrderedDict()  # oldest last-touched first
-        self.size = 0
+        self.flush_interval = flush_interval
+        self.pending: list[dict] = []
+        self.stored = 0          # rows in trace_hops (known after load())
+        self.dropped = 0         # hops lost to a failed write
+        self._flushing: defer.Deferred | None = None
+        self._timer: task.LoopingCall | None = None
 
     @property
     def enabled(self) -> bool:
         return self.retention > 0
 
+    @property
+    def size(self) -> int:
+        return self.stored + len(self.pending)
+
     def add(self, hop: dict) -> None:
         if not self.enabled:
             return
-        cid = hop["correlation_id"]
-        hops = self._by_id.get(cid)
-        if hops is None:
-            hops = self._by_id[cid] = []
-        else:
-            self._by_id.move_to_end(cid)
-        hops.append(hop)
-        self.size += 1
-        while self.size > self.max_hops and self._by_id:
-            _, dropped = self._by_id.popitem(last=False)
-            self.size -= len(dropped)
+        self.pending.append(hop)
+        if len(self.pending) >= 5000:
+            self.flush()
 
-    def get(self, correlation_id: str) -> list[dict]:
-        return list(self._by_id.get(correlation_id, ()))
+    # -- lifecycle ----------------------------------------------------------------
 
-    def sweep(self) -> int:
-        """Drop correlation ids whose newest hop is older than the retention; returns hops dropped."""
+    def start(self) -> defer.Deferred:
+        """Count stored rows, then flush on a timer."""
+        d = self.store.read(lambda conn: conn.execute("SELECT count(*) FROM trace_hops").fetchone()[0])
+
+        def loaded(n: int) -> None:
+            self.stored = n
+            self._timer = task.LoopingCall(self.flush)
+            self._timer.clock = self.clock
+            self._timer.start(self.flush_interval, now=False)
+
+        return d.addCallback(loaded)
+
+    def stop(self) -> defer.Deferred:
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
+        self._timer = None
+        return self.flush()
+
+    # -- writing --------------------------------------------------------------------
+
+    def flush(self) -> defer.Deferred:
+        """Write the pending hops (one transaction); fires when they are on disk."""
+        if self._flushing is not None:  # one write at a time; the next tick takes the rest
+            return self._flushing
+        if not self.pending:
+            return defer.succeed(0)
+        batch, self.pending = self.pending, []
+        d = self.store.run_side(_write_hops, batch, self.max_hops)
+
+        def written(kept: int) -> int:
+            self.stored = kept
+            return len(batch)
+
+        def failed(f) -> int:
+            self.dropped += len(batch)
+            self.log.warn("trace: {n} hops not stored: {error}", n=len(batch), error=f.getErrorMessage())
+            return 0
+
+        def done(result):
+            self._flushing = None
+            return result
+
+        d.addCallbacks(written, failed).addBoth(done)
+        if not d.called:
+            self._flushing = d
+        return d
+
+    def sweep(self) -> defer.Deferred:
+        """Delete hops older than the retention; fires with the number deleted."""
         cutoff = self.clock.seconds() - self.retention
-        dropped = 0
-        while self._by_id:
-            cid, hops = next(iter(self._by_id.items()))
-            if hops[-1]["time"] >= cutoff:
-                break
-            del self._by_id[cid]
-            dropped += len(hops)
-        self.size -= dropped
-        return dropped
+        self.pending = [h for h in self.pending if h["time"] >= cutoff]
+        d = self.store.run_side(_sweep_hops, cutoff)
+
+        def swept(n: int) -> int:
+            self.stored = max(0, self.stored - n)
+            return n
+
+        d.addCallback(swept)
+        d.addErrback(lambda f: self.log.failure("trace sweep failed", f) and 0)
+        return d
+
+    # -- reading --------------------------------------------------------------------
+
+    async def get(self, correlation_id: str) -> list[dict]:
+        """Every hop of ``correlation_id`` within the retention, oldest first."""
+        if not self.enabled:
+            return []
+        cutoff = self.clock.seconds() - self.retention
+        stored = await self.store.read(_read_hops, correlation_id, cutoff)
+        return stored + [h for h in self.pending if h["correlation_id"] == correlation_id and h["time"] >= cutoff]
+
+
+def _write_hops(conn, hops: list[dict], max_hops: int) -> int:
+    conn.executemany("INSERT INTO trace_hops (correlation_id, time, hop) VALUES (?, ?, ?)",
+                     [(h["correlation_id"], h["time"], json.dumps(h, separators=(",", ":"))) for h in hops])
+    count = conn.execute("SELECT count(*) FROM trace_hops").fetchone()[0]
+    if count > max_hops:
+        conn.execute("DELETE FROM trace_hops WHERE id IN (SELECT id FROM trace_hops ORDER BY id LIMIT ?)",
+                     (count - max_hops,))
+        count = max_hops
+    return count
+
+
+def _sweep_hops(conn, cutoff: float) -> int:
+    return conn.execute("DELETE FROM trace_hops WHERE time < ?", (cutoff,)).rowcount
+
+
+def _read_hops(conn, correlation_id: str, cutoff: float) -> list[dict]:
+    rows = conn.execute("SELECT hop FROM trace_hops WHERE correlation_id = ? AND time >= ? ORDER BY id",
+                        (correlation_id, cutoff))
+    return [json.loads(r[0]) for r in rows]
 
 
 class Observability(service.Service):
@@ -176,13 +266,15 @@ class Observability(service.Service):
         self.metrics_mode = obs_cfg["metrics"]
         self.hop_log = obs_cfg["hop_log"]
         self.sweep_interval = obs_cfg["trace_sweep_interval"]
-        self.trace = Trace(clock, obs_cfg["trace_retention"], obs_cfg["trace_max_hops"])
+        self.trace = Trace(store, clock, obs_cfg["trace_retention"], obs_cfg["trace_max_hops"],
+                           obs_cfg["trace_flush_interval"])
         self._sweeper: task.LoopingCall | None = None
         self.module_totals: dict[str, list[int]] = {}   # module -> [count, errors] since start
         self.recent: deque[tuple[float, str, bool]] = deque(maxlen=200_000)
         self.recent_errors: deque[dict] = deque(maxlen=RECENT_ERRORS)
 
         self.metrics = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple, tuple] = {}
         self.requests = Counter("ocnd_routed_requests", "Routed OCPI requests per hop.",
                                 ["direction", "module", "interface", "target", "status"],
                                 registry=self.metrics)
@@ -199,18 +291,21 @@ class Observability(service.Service):
 
     # -- service ----------------------------------------------------------------------
 
-    def startService(self) -> None:
-        super().startService()
-        if self.trace.enabled:
-            self._sweeper = task.LoopingCall(self.trace.sweep)
-            self._sweeper.clock = self.clock
-            self._sweeper.start(self.sweep_interval, now=False)
+    def start_trace(self) -> defer.Deferred:
+        """Start writing and sweeping the trace; call once the store is open."""
+        if not self.trace.enabled:
+            return defer.succeed(None)
+        self._sweeper = task.LoopingCall(self.trace.sweep)
+        self._sweeper.clock = self.clock
+        self._sweeper.start(self.sweep_interval, now=False)
+        return self.trace.start()
 
     def stopService(self):
+        super().stopService()
         if self._sweeper is not None and self._sweeper.running:
             self._sweeper.stop()
         self._sweeper = None
-        return super().stopService()
+        return self.trace.stop()  # the store closes after the node's children stopped
 
     # -- store timing ---------------------------------------------------------------
 
@@ -219,7 +314,7 @@ class Observability(service.Service):
         store = self.store
         if store is None or getattr(store, "_ocnd_timed", False):
             return
-        for name, op in (("read", "read"), ("run", "write")):
+        for name, op in (("read", "read"), ("run", "write"), ("run_side", "write")):
             original = getattr(store, name, None)
             if original is None:
                 continue
@@ -244,11 +339,21 @@ class Observability(service.Service):
         hop = self.hop_of(event)
         status = str(event.status_code) if event.status_code is not None else "none"
         module = event.module or "unknown"
-        self.requests.labels(direction=event.direction, module=module, interface=event.interface or "",
-                             target=event.target or "none", status=status).inc()
-        self.latency.labels(direction=event.direction, target=event.target or "none").observe(event.latency)
-        self.forwarded.labels(direction=event.direction, kind="request").inc(event.bytes_in)
-        self.forwarded.labels(direction=event.direction, kind="response").inc(event.bytes_out)
+        target = event.target or "none"
+        key = (event.direction, module, event.interface or "", target, status)
+        children = self._children.get(key)
+        if children is None:  # labels() validates and locks on every call: resolve each series once
+            children = (self.requests.labels(direction=event.direction, module=module, interface=key[2],
+                                             target=target, status=status),
+                        self.latency.labels(direction=event.direction, target=target),
+                        self.forwarded.labels(direction=event.direction, kind="request"),
+                        self.forwarded.labels(direction=event.direction, kind="response"))
+            if len(self._children) < 10_000:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(event.latency)
+        children[2].inc(event.bytes_in)
+        children[3].inc(event.bytes_out)
         failed = hop_failed(hop)
         totals = self.module_totals.setdefault(module, [0, 0])
         totals[0] += 1
@@ -309,10 +414,10 @@ class Observability(service.Service):
 
     # -- queries -------------------------------------------------------------------------
 
-    def hops_for_peer(self, correlation_id: str, peer_url: str) -> list[dict]:
+    async def hops_for_peer(self, correlation_id: str, peer_url: str) -> list[dict]:
         """This node's hops of a message that involved the node at ``peer_url``."""
         want = _norm_url(peer_url)
-        return [h for h in self.trace.get(correlation_id) if _norm_url(h["peer_node"]) == want]
+        return [h for h in await self.trace.get(correlation_id) if _norm_url(h["peer_node"]) == want]
 
     def recent_by_module(self, window: float = RECENT_WINDOW) -> dict[str, tuple[int, int]]:
         """(messages, errors) per module over the last ``window`` seconds."""

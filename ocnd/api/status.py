@@ -277,7 +277,7 @@ class StatusApi:
     async def admin_trace(self, request, cid):
         if not self.is_admin(request):
             return send_text(request, "Unauthorized", 401)
-        own = self.obs.trace.get(cid)
+        own = await self.obs.trace.get(cid)
         nodes: dict[str, str] = {self.public_url: "ok" if self.obs.trace.enabled else "trace disabled"}
         hops = list(own)
         peers = peer_urls(own, self.public_url)
@@ -314,7 +314,7 @@ class StatusApi:
             return "error: malformed trace answer"
         return hops
 
-    def node_trace(self, request, cid):
+    async def node_trace(self, request, cid):
         signature = request.getHeader("OCN-Signature")
         ts = request.getHeader("OCN-Timestamp")
         if not signature or not ts:
@@ -333,7 +333,7 @@ class StatusApi:
         listing = snapshot.get_node(signer) if snapshot is not None else None
         if listing is None or not listing.url:
             return send_text(request, "Signer is not a node operator in the registry", 403)
-        return send_json(request, {"node": self.public_url, "hops": self.obs.hops_for_peer(cid, listing.url)})
+        return send_json(request, {"node": self.public_url, "hops": await self.obs.hops_for_peer(cid, listing.url)})
 
 
 # -- rendering helpers ---------------------------------------------------------------------
