@@ -10,7 +10,7 @@ from twisted.application import service
 from twisted.internet import defer, endpoints, task
 from twisted.logger import Logger
 
-from . import sdnotify, security
+from . import clockguard, sdnotify, security
 from .api import build_app
 from .api.admin import AdminApi
 from .api.auth import AdminAuth, TokenAuth
@@ -163,6 +163,7 @@ class NodeService(service.MultiService):
     # -- lifecycle ------------------------------------------------------------
 
     def startService(self) -> None:
+        clockguard.install(self.reactor)  # timers survive steps of the wall clock
         super().startService()
         d = defer.ensureDeferred(self._start())
         d.addErrback(self._start_failed)

@@ -17,6 +17,9 @@ def notify(state: str, environ: Mapping[str, str] | None = None) -> bool:
         addr = "\0" + addr[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            # runs on the reactor thread: a receiver whose queue is full (systemd stuck, or
+            # nobody reading) must not block the node; the message is dropped after 50 ms
+            s.settimeout(0.05)
             s.connect(addr)
             s.sendall(state.encode("utf-8"))
     except OSError:

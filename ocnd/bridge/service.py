@@ -26,7 +26,7 @@ from twisted.internet import defer, endpoints
 from twisted.logger import Logger
 from twisted.web.server import Site
 
-from .. import ocpi
+from .. import clockguard, ocpi
 from ..registry.model import Role
 from . import backoffice as bo
 from .backoffice import CommandResponse
@@ -115,6 +115,7 @@ class Bridge(service.MultiService):
     # -- lifecycle ----------------------------------------------------------------------
 
     def startService(self) -> None:
+        clockguard.install(self.reactor)  # timers survive steps of the wall clock
         super().startService()
         d = defer.ensureDeferred(self._start())
         d.addCallbacks(self.ready.callback, self._failed)

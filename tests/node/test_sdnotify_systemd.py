@@ -30,6 +30,22 @@ def test_notify_path_and_abstract_socket(tmp_path):
     assert sdnotify.notify("READY=1", {"NOTIFY_SOCKET": str(tmp_path / "missing")}) is False
 
 
+def test_a_full_notify_queue_does_not_block(tmp_path):
+    """Regression: nobody reading NOTIFY_SOCKET froze the reactor once the datagram queue was full."""
+    import time
+
+    path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(path)
+        results = []
+        while len(results) < 500 and (not results or results[-1]):  # fill the receive queue
+            results.append(sdnotify.notify("WATCHDOG=1", {"NOTIFY_SOCKET": path}))
+        assert results[0] is True and results[-1] is False
+        started = time.monotonic()
+        assert sdnotify.notify("WATCHDOG=1", {"NOTIFY_SOCKET": path}) is False  # dropped, not blocked
+        assert time.monotonic() - started < 0.5
+
+
 def test_watchdog_interval():
     assert sdnotify.watchdog_interval({"WATCHDOG_USEC": "60000000"}) == 30.0
     assert sdnotify.watchdog_interval({"WATCHDOG_USEC": "60000000", "WATCHDOG_PID": "1"}) is None
