@@ -134,6 +134,8 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self.version = 0
         self.last_error: str | None = None
+        #: error of the last write transaction, None once a write succeeded again
+        self.write_error: str | None = None
         #: bumped (on the reactor thread) each time a write transaction ends;
         #: in-memory caches of stored rows compare it to know they are stale
         self.generation = 0
@@ -158,6 +160,14 @@ class Store:
     def _open(self) -> int:
         self._conn = _connect(self.path)
         self.version = apply_migrations(self._conn, self.path, self.schema_package)
+        if self.path != ":memory:":
+            try:
+                _probe_write(self._conn)
+            except sqlite3.Error as e:
+                self._conn.close()
+                self._conn = None
+                raise StoreError(f"the database is not writable ({e}); check the file system and the "
+                                 f"permissions of the file and its directory") from e
         return self.version
 
     def stop(self) -> defer.Deferred:
@@ -218,10 +228,13 @@ class Store:
         if conn is None:
             raise StoreError("store is not open")
         started = time.perf_counter()
+        write = begin != "BEGIN"
         try:
             conn.execute(begin)
         except sqlite3.Error as e:
             self.last_error = str(e)
+            if write:
+                self.write_error = str(e)
             raise StoreError(f"database unavailable: {e}") from e
         try:
             result = fn(conn, *args, **kw)
@@ -229,19 +242,44 @@ class Store:
         except sqlite3.Error as e:
             _rollback(conn)
             self.last_error = str(e)
+            if write:
+                self.write_error = str(e)
             raise StoreError(f"database error: {e}") from e
         except BaseException:
             _rollback(conn)
             raise
         self.last_error = None
+        if write:
+            self.write_error = None
         self.last_latency = time.perf_counter() - started
         return result
 
     def check(self) -> defer.Deferred:
-        """Quick health probe: a trivial read.  Fires with True or False."""
+        """Health probe: a trivial read, plus a real write while the last write failed
+        (so a disk that filled up or went read-only shows, and its recovery too).
+        Fires with True or False."""
         d = self.read(lambda conn: conn.execute("SELECT 1").fetchone()[0] == 1)
+        if self.write_error is not None:
+            d.addCallback(lambda ok: self.run_side(_touch_header).addCallback(lambda _: ok) if ok else ok)
         d.addErrback(lambda f: False)
         return d
+
+
+def _touch_header(conn: sqlite3.Connection) -> None:
+    """One real write: the header's user_version, set to what it is."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    conn.execute(f"PRAGMA user_version = {version}")
+
+
+def _probe_write(conn: sqlite3.Connection) -> None:
+    """A write transaction of :func:`_touch_header`: fails on a read-only or full disk."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _touch_header(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -21,12 +21,13 @@ class NodeProcess:
     """One ocnd process: ``start()``, ``stop()``, ``kill()``; logs in ``log_path``."""
 
     def __init__(self, data_dir: str, *, port: int | None = None, rpc_port: int | None = None,
-                 extra_env: dict | None = None, ini_text: str = "") -> None:
+                 extra_env: dict | None = None, ini_text: str = "", wrap: list[str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.rpc_port = rpc_port
         self.base = f"http://127.0.0.1:{self.port}"
         self.extra_env = extra_env or {}
+        self.wrap = list(wrap or [])  # command prefix, e.g. unshare ... (must exec twistd: pid stays ocnd's)
         os.makedirs(data_dir, exist_ok=True)
         self.ini = os.path.join(data_dir, "test.ini")
         with open(self.ini, "w") as fh:
@@ -49,7 +50,7 @@ class NodeProcess:
     def start(self, timeout: float = 60.0, extra_args=()) -> None:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "twistd"), "-n", "--pidfile=", "ocnd",
+            [*self.wrap, os.path.join(os.path.dirname(sys.executable), "twistd"), "-n", "--pidfile=", "ocnd",
              "--config", self.ini, *extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=self.env(), cwd=self.data_dir)
         deadline = time.monotonic() + timeout

@@ -36,7 +36,7 @@ class InfraApi:
             "version": __version__,
             "uptime": round(now - self.started_at, 3),
             "node": {"url": self.public_url, "address": self.node_address.lower()},
-            "store": {"ok": store_ok, "error": self.store.last_error},
+            "store": {"ok": store_ok, "writable": self.store.write_error is None, "error": self.store.last_error},
             "registry": reg,
         }
         return send_json(request, body, 200 if store_ok else 503)

@@ -253,11 +253,17 @@ class EmbeddedChain:
 
     def run(self, fn: Callable[..., Any], *args, **kwargs) -> defer.Deferred:
         """Run ``fn(w3, *args, **kwargs)`` on the chain thread."""
-        return self._call(lambda: fn(self._w3, *args, **kwargs))
+        return self._call(self._on, "_w3", fn, args, kwargs)
 
     def call_tester(self, fn: Callable[..., Any], *args, **kwargs) -> defer.Deferred:
         """Run ``fn(eth_tester, *args, **kwargs)`` on the chain thread."""
-        return self._call(lambda: fn(self._tester, *args, **kwargs))
+        return self._call(self._on, "_tester", fn, args, kwargs)
+
+    def _on(self, attr: str, fn, args, kwargs):
+        target = getattr(self, attr)
+        if target is None:  # queued before stop() and run after _close()
+            raise ChainNotRunning("embedded chain stopped")
+        return fn(target, *args, **kwargs)
 
     def send_raw_transaction(self, raw: bytes) -> defer.Deferred:
         """Validate, journal and apply a signed transaction.

@@ -24,7 +24,9 @@ from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from ocnd.registry.client import RegistryUnavailable
 from ocnd.registry.model import Module, NodeListing, PartyListing, Role, norm_party
+from ocnd.store import StoreError
 
 #: blocks per eth_getLogs request during incremental sync
 EVENT_WINDOW = 5000
@@ -422,8 +424,16 @@ class RegistryPoller(service.Service):
 
         def failed(f):
             self.failures += 1
-            self.log.failure("registry {what} failed (will retry in {interval}s)", f,
-                             what="full reconcile" if full else "sync", interval=self.interval)
+            what = "full reconcile" if full else "sync"
+            if not self.running:  # the chain or store went away while stopping: nothing to retry
+                self.log.info("registry {what} abandoned at shutdown: {error}", what=what,
+                              error=f.getErrorMessage())
+            elif f.check(RegistryUnavailable, StoreError):  # expected outages: one line, no traceback
+                self.log.warn("registry {what} failed (will retry in {interval}s): {error}", what=what,
+                              interval=self.interval, error=f.getErrorMessage())
+            else:
+                self.log.failure("registry {what} failed (will retry in {interval}s)", f, what=what,
+                                 interval=self.interval)
 
         def done(_):
             self._inflight = None

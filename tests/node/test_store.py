@@ -80,8 +80,9 @@ async def test_read_only_store_gives_clear_error(tmp_path):
     if os.geteuid() == 0:
         pytest.skip("root ignores file permissions")
     store = Store(path, reactor)
-    with pytest.raises(Exception):
+    with pytest.raises(StoreError, match="not writable"):
         await store.start()
+    # as root: tests/integration/test_store_filesystem_faults.py mounts a real read-only file system
 
 
 def test_kill_minus_9_loses_nothing_acknowledged(tmp_path):
