@@ -28,7 +28,6 @@ import base64
 import binascii
 import copy
 import dataclasses
-import functools
 import gzip
 import re
 import zlib
@@ -36,11 +35,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import brotli
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_utils import keccak, to_checksum_address
+from eth_hash.auto import keccak
 
-from . import rawjson
+from . import eip191, rawjson
 from .rawjson import JsonNumber, java_number_str, js_number_str
 
 __all__ = [
@@ -307,35 +304,16 @@ _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}\Z")
 _RSV_RE = re.compile(r"(?:0x)?[0-9a-fA-F]{130}\Z")
 
 
-@functools.lru_cache(maxsize=16)
-def _account_from_key(key: str | bytes) -> Any:
-    return Account.from_key(key)
-
-
-def _account(key: Any) -> Any:
-    """LocalAccount for a key; hex/bytes keys are cached (the node signs with
-    the same key all day, and deriving the address costs as much as signing)."""
-    if hasattr(key, "sign_message") and hasattr(key, "address"):
-        return key
-    if isinstance(key, (str, bytes)):
-        return _account_from_key(key)
-    return Account.from_key(key)
-
-
 def _sign_hash(hash_text: str, key: Any) -> tuple[str, str]:
-    acct = _account(key)
-    signed = acct.sign_message(encode_defunct(text=hash_text))
-    return "0x" + bytes(signed.signature).hex(), to_checksum_address(acct.address)
+    return "0x" + eip191.sign(hash_text.encode("utf-8"), key).hex(), eip191.address_of_key(key)
 
 
 def _recover(hash_text: str, rsv: str) -> str | None:
     if not isinstance(rsv, str) or not _RSV_RE.match(rsv):
         return None
     try:
-        return Account.recover_message(
-            encode_defunct(text=hash_text), signature=bytes.fromhex(rsv.removeprefix("0x"))
-        )
-    except Exception:  # malformed r/s/v: treat as "does not recover"
+        return eip191.recover(hash_text.encode("utf-8"), bytes.fromhex(rsv.removeprefix("0x")))
+    except eip191.RecoveryError:  # malformed r/s/v: treat as "does not recover"
         return None
 
 
