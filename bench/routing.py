@@ -259,6 +259,13 @@ def server_main(layout: str, tmp: str, pool: int) -> None:
             counters.reset()
             emit({"ok": True})
         elif line == "stats":
+            if os.environ.get("OCND_BENCH_GC_TYPES"):
+                import collections
+                import gc
+
+                types = collections.Counter(type(o).__name__ for o in gc.get_objects())
+                sys.stderr.write(f"# {layout}: {sum(types.values())} GC-tracked objects outside the frozen set: "
+                                 f"{types.most_common(15)}\n")
             emit(counters.stats())
         elif line == "quit" and not state["quitting"]:
             state["quitting"] = True
@@ -282,9 +289,12 @@ def server_main(layout: str, tmp: str, pool: int) -> None:
             spec = await _start_proxy(reactor, pool, counters)
         else:
             spec = await _start_direct(reactor, counters)
-        # what `twistd ocnd` does once started ([node] gc_freeze), for every layout alike
-        from ocnd.node import freeze_startup_objects
+        # what `twistd ocnd` does once started ([node] gc_young_threshold, gc_freeze), for every layout alike;
+        # OCND_BENCH_GC_YOUNG overrides the threshold (700 = Python's default)
+        from ocnd.config import SCHEMA
+        from ocnd.node import freeze_startup_objects, tune_gc
 
+        tune_gc(int(os.environ.get("OCND_BENCH_GC_YOUNG", SCHEMA["node"]["gc_young_threshold"][0])))
         freeze_startup_objects()
         spec.update(host="127.0.0.1", method="PUT", body=LOCATION.decode(), ok_marker='"status_code":1000')
         emit(spec)

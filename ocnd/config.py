@@ -66,13 +66,24 @@ def _non_negative_float(v: str) -> float:
     return f
 
 
-def _positive_int(v: str) -> int:
+def _whole(v: str) -> int:
     try:
-        i = int(v.strip())
+        return int(v.strip())
     except ValueError:
         raise ValueError(f"expected a whole number, got {v!r}") from None
+
+
+def _positive_int(v: str) -> int:
+    i = _whole(v)
     if i <= 0:
         raise ValueError(f"expected a positive whole number, got {v!r}")
+    return i
+
+
+def _non_negative_int(v: str) -> int:
+    i = _whole(v)
+    if i < 0:
+        raise ValueError(f"expected a whole number >= 0, got {v!r}")
     return i
 
 
@@ -184,6 +195,11 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
                       "Once started, exclude every object loaded so far (code, embedded chain, snapshot) from "
                       "the garbage collector's scans (gc.freeze): full collections stay short, which keeps "
                       "tail latency low."),
+        "gc_young_threshold": ("20000", _non_negative_int,
+                               "Allocations between young garbage collections (Python's default: 700). A routed "
+                               "message allocates thousands of short-lived objects; a higher threshold cuts the "
+                               "collector's share of CPU (about a quarter at 700, see bench/routing.py). "
+                               "0 keeps Python's default."),
     },
     "store": {
         "path": ("ocnd.sqlite", _str, "SQLite database file (relative to data_dir)."),

@@ -46,6 +46,13 @@ def freeze_startup_objects() -> int:
     return gc.get_freeze_count()
 
 
+def tune_gc(young_threshold: int) -> None:
+    """Collect the youngest generation every ``young_threshold`` allocations (0: Python's default)."""
+    if young_threshold > 0:
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(young_threshold, older, oldest)
+
+
 class NodeService(service.MultiService):
     """Top-level service: starts registry and store, then listens.
 
@@ -190,6 +197,7 @@ class NodeService(service.MultiService):
         self._sweeper = task.LoopingCall(self.sweep_proxies)
         self._sweeper.clock = self.reactor
         self._sweeper.start(self.config["routing"]["proxy_sweep_interval"], now=False)
+        tune_gc(self.config["node"]["gc_young_threshold"])
         if self.config["node"]["gc_freeze"]:
             frozen = freeze_startup_objects()
             self.log.info("gc: {n} objects from startup excluded from collections", n=frozen)
