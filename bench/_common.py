@@ -88,11 +88,24 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 async def _worker(host, port, method, path, headers, body, ok_marker, state, wid, prefix):
     reader, writer = await asyncio.open_connection(host, port)
     n = 0
+    rate = state["rate"]
     try:
         while not state["stop"]:
             n += 1
             req = build_request(method, host, port, path, headers, body, f"{prefix}-{wid}-{n}")
-            t0 = time.perf_counter()
+            if rate:
+                # open loop: request k is due at start + k / rate; latency counts from when it was due,
+                # so a request that waited for a free connection is not flattered (coordinated omission)
+                slot = state["next"]
+                state["next"] += 1
+                t0 = state["start"] + slot / rate
+                delay = t0 - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if state["stop"]:
+                    break
+            else:
+                t0 = time.perf_counter()
             writer.write(req)
             status, payload = await _read_response(reader)
             dt = time.perf_counter() - t0
@@ -110,7 +123,8 @@ async def _worker(host, port, method, path, headers, body, ok_marker, state, wid
 
 
 async def _load(spec: dict) -> dict:
-    state = {"stop": False, "measure": False, "lat": [], "errors": 0, "first_error": None, "total": 0}
+    state = {"stop": False, "measure": False, "lat": [], "errors": 0, "first_error": None, "total": 0,
+             "rate": spec.get("rate"), "next": 0, "start": time.perf_counter()}
     prefix = uuid.uuid4().hex[:12]  # request ids unique across runs (node messages are replay-checked)
     body = spec.get("body", "").encode("utf-8")
     marker = spec.get("ok_marker")
@@ -137,7 +151,11 @@ async def _load(spec: dict) -> dict:
 
 
 def load(spec: dict) -> dict:
-    """Run closed-loop load: ``concurrency`` connections, each one request at a time.
+    """Run load over ``concurrency`` connections, each one request at a time.
+
+    Closed loop (each connection sends its next request when the last one
+    answered) unless ``spec["rate"]`` is set: then requests are due at that
+    total rate (open loop) and latency counts from when each was due.
 
     ``spec``: host, port, method, path, headers (X-Request-ID is added per
     request), body (str), ok_marker (bytes expected in a good reply), warmup

@@ -1,6 +1,7 @@
 """Routed throughput and latency: CPO -> node A -> node B -> MSP vs a bare two-hop proxy.
 
-    python bench/routing.py [--seconds 3] [--warmup 1] [--concurrency 1,10,100] [--no-signed] [--quick]
+    python bench/routing.py [--seconds 3] [--warmup 1] [--rounds 3] [--concurrency 1,10,100]
+                            [--open-fraction 0.5] [--no-signed] [--quick]
 
 Process layout (the same for every variant, so ratios are fair):
 
@@ -34,6 +35,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -353,30 +355,88 @@ def run_load(spec: dict) -> dict:
 
 
 def measure_all(layouts: list[str], tmp: str, levels: list[int], warmup: float, seconds: float,
-                pool: int) -> dict:
-    """All servers up at once (idle ones cost nothing); per level, the layouts run back to back,
-    so a baseline and its routed figure are measured minutes apart at most, not the whole run."""
+                pool: int, rounds: int = 1, open_fraction: float = 0.0) -> dict:
+    """All servers up at once (idle ones cost nothing); per level and round, the layouts run back to
+    back, so a baseline and its routed figure are measured seconds apart.  Returns, per layout and
+    level, the list of rounds."""
     servers = {}
-    res: dict = {layout: {} for layout in layouts}
+    res: dict = {layout: {c: [] for c in levels} for layout in layouts}
     try:
         for layout in layouts:
             servers[layout] = Server(layout, tmp, pool)
         for server in servers.values():
             server.wait_ready()
         for c in levels:
+            for _ in range(rounds):
+                for layout in layouts:
+                    server = servers[layout]
+                    server.ask("reset")
+                    r = run_load(dict(server.spec, concurrency=c, warmup=warmup, seconds=seconds))
+                    r["server"] = server.ask("stats")
+                    if r["errors"]:
+                        print(f"# {layout} c={c}: {r['errors']} bad replies, first: {r['first_error']}",
+                              file=sys.stderr)
+                    res[layout][c].append(r)
+        if open_fraction:
+            # open loop below saturation: latency added by a hop itself, not queueing behind the CPU
+            base = 10 if 10 in levels else levels[-1]
+            rate = open_fraction * statistics.median(r["rps"] for r in res["proxy"][base])
+            res["open_rate"] = rate
             for layout in layouts:
-                server = servers[layout]
-                server.ask("reset")
-                r = run_load(dict(server.spec, concurrency=c, warmup=warmup, seconds=seconds))
-                r["server"] = server.ask("stats")
-                if r["errors"]:
-                    print(f"# {layout} c={c}: {r['errors']} bad replies, first: {r['first_error']}",
-                          file=sys.stderr)
-                res[layout][c] = r
+                res[layout]["open"] = []
+            for _ in range(rounds):
+                for layout in layouts:
+                    if layout == "direct":
+                        continue
+                    server = servers[layout]
+                    server.ask("reset")
+                    r = run_load(dict(server.spec, concurrency=10, warmup=warmup, seconds=seconds, rate=rate))
+                    r["server"] = server.ask("stats")
+                    res[layout]["open"].append(r)
     finally:
         for server in servers.values():
             server.close()
     return res
+
+
+def merge(rounds: list[dict]) -> dict:
+    """One result from several rounds: medians of rates and percentiles, sums of counts."""
+    out = {k: statistics.median(r[k] for r in rounds) for k in ("rps", "p50_ms", "p99_ms", "mean_ms")}
+    out.update({k: sum(r[k] for r in rounds) for k in ("requests", "total_requests", "errors")})
+    out["first_error"] = next((r["first_error"] for r in rounds if r["first_error"]), None)
+    counts: dict[str, int] = {}
+    for r in rounds:
+        for k, v in r["server"]["counts"].items():
+            counts[k] = counts.get(k, 0) + v
+    hops = {}
+    for name in {h for r in rounds for h in r["server"]["hops"]}:
+        means = [r["server"]["hops"][name]["mean_ms"] for r in rounds
+                 if r["server"]["hops"].get(name, {}).get("mean_ms") is not None]
+        hops[name] = {"mean_ms": statistics.median(means) if means else None}
+    gc_pauses = {}
+    for r in rounds:
+        for g, v in r["server"].get("gc", {}).items():
+            m = gc_pauses.setdefault(g, {"n": 0, "max_ms": 0.0})
+            m["n"] += v["n"]
+            m["max_ms"] = max(m["max_ms"], v["max_ms"])
+    out["server"] = {"counts": counts, "hops": hops, "gc": gc_pauses,
+                     "cpu_s": sum(r["server"]["cpu_s"] for r in rounds),
+                     "where": sorted({w for r in rounds for w in r["server"]["where"]})}
+    out["rounds"] = len(rounds)
+    return out
+
+
+def paired(a: list[dict], b: list[dict], fn) -> float:
+    """Median over rounds of ``fn(a_round, b_round)``: each pair was measured seconds apart."""
+    return statistics.median(fn(x, y) for x, y in zip(a, b))
+
+
+def _ratio(x: dict, y: dict) -> float:
+    return x["rps"] / y["rps"]
+
+
+def _added(key: str):
+    return lambda x, y: (x[key] - y[key]) / 2
 
 
 def _cpu_per_req(r: dict) -> float:
@@ -404,6 +464,11 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,10,100")
     parser.add_argument("--pool", type=int, default=128,
                         help="maxPersistentPerHost for node and proxy clients (>= concurrency)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measurements per level and layout, interleaved (medians are reported)")
+    parser.add_argument("--open-fraction", type=float, default=0.5,
+                        help="also run open loop at this fraction of the bare proxy's c=10 throughput over 10 "
+                             "connections (0: skip)")
     parser.add_argument("--no-signed", action="store_true", help="skip the signatures-on variant")
     parser.add_argument("--quick", action="store_true", help="tiny run for the smoke test")
     parser.add_argument("--child", choices=("server", "load"), help=argparse.SUPPRESS)
@@ -420,15 +485,20 @@ def main() -> None:
         return
     levels = [int(x) for x in args.concurrency.split(",")]
     if args.quick:
-        levels, args.seconds, args.warmup, args.no_signed = [10], 0.5, 0.3, True
+        levels, args.seconds, args.warmup, args.no_signed, args.rounds = [10], 0.5, 0.3, True, 1
     started = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="ocnd-bench-routing-")
     layouts = ["direct", "proxy", "routed"] + ([] if args.no_signed else ["signed"])
     if args.quick:
         layouts.remove("direct")
-    res = measure_all(layouts, tmp, levels, args.warmup, args.seconds, args.pool)
+    rounds = measure_all(layouts, tmp, levels, args.warmup, args.seconds, args.pool, args.rounds,
+                         args.open_fraction)
+    open_rate = rounds.pop("open_rate", None)
+    res = {layout: {c: merge(rs) for c, rs in per_level.items() if rs} for layout, per_level in rounds.items()}
     print(f"# layout: server side in 1 process, load generator in another; {os.cpu_count()} cpus; "
-          f"{args.seconds:g}s per level after {args.warmup:g}s warm-up; PUT location, closed loop")
+          f"{args.rounds} x {args.seconds:g}s per level after {args.warmup:g}s warm-up each; PUT location, "
+          f"closed loop; figures are medians over the rounds, ratios and added latencies medians of "
+          f"per-round pairs")
     for c in levels:
         d, p = res.get("direct", {}).get(c), res["proxy"][c]
         if d is not None:
@@ -446,14 +516,32 @@ def main() -> None:
             if "A" in hops and "B" in hops and hops["A"]["mean_ms"] is not None:
                 inner = (f"  in-node mean A {hops['A']['mean_ms'] - hops['B']['mean_ms']:.2f} ms"
                          f" B {hops['B']['mean_ms']:.2f} ms (B incl. MSP)")
+            rr, pr = rounds[layout][c], rounds["proxy"][c]
             print(f"{label:<19} c={c:<3} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms"
                   f"  cpu {_cpu_per_req(r):5.0f} us/req"
-                  f"  ratio {r['rps'] / p['rps']:.2f}x of bare proxy"
-                  f"  added/hop vs proxy p50 {(r['p50_ms'] - p['p50_ms']) / 2:+.2f} ms"
-                  f" p99 {(r['p99_ms'] - p['p99_ms']) / 2:+.2f} ms"
-                  + (f"  vs direct p99 {(r['p99_ms'] - d['p99_ms']) / 2:+.2f} ms" if d else "") + inner
-                  + _gc_note(r))
-    routed = [res[layout][c] for layout in ("routed", "signed") if layout in res for c in levels]
+                  f"  ratio {paired(rr, pr, _ratio):.2f}x of bare proxy"
+                  f"  added/hop vs proxy p50 {paired(rr, pr, _added('p50_ms')):+.2f} ms"
+                  f" p99 {paired(rr, pr, _added('p99_ms')):+.2f} ms"
+                  + (f"  vs direct p99 {paired(rr, rounds['direct'][c], _added('p99_ms')):+.2f} ms" if d else "")
+                  + inner + _gc_note(r))
+    add99_open = None
+    if open_rate:
+        p = res["proxy"]["open"]
+        print(f"bare 2-hop proxy    open loop {open_rate:5.0f} req/s over 10 connections"
+              f"  p50 {p['p50_ms']:6.2f} ms  p99 {p['p99_ms']:6.2f} ms  cpu {_cpu_per_req(p):5.0f} us/req")
+        for layout, label in (("routed", "routed A->B"), ("signed", "routed A->B signed")):
+            if layout not in res:
+                continue
+            r = res[layout]["open"]
+            rr, pr = rounds[layout]["open"], rounds["proxy"]["open"]
+            added = paired(rr, pr, _added("p99_ms"))
+            if layout == "routed":
+                add99_open = added
+            print(f"{label:<19} open loop {open_rate:5.0f} req/s over 10 connections"
+                  f"  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  cpu {_cpu_per_req(r):5.0f} us/req"
+                  f"  added/hop vs proxy p50 {paired(rr, pr, _added('p50_ms')):+.2f} ms p99 {added:+.2f} ms"
+                  f"  (achieved {r['rps']:.0f} req/s)" + _gc_note(r))
+    routed = [r for layout in ("routed", "signed") if layout in res for r in res[layout].values()]
     total = sum(r["requests"] for r in routed)
     rpc = sum(_hot_rpc(r) for r in routed)
     stores = {}
@@ -472,12 +560,14 @@ def main() -> None:
     errors = sum(r["errors"] for lay in res.values() for r in lay.values())
     print(f"bad replies: {errors}")
     c10 = 10 if 10 in levels else levels[-1]
-    r, p = res["routed"][c10], res["proxy"][c10]
-    thr = r["rps"] / p["rps"]
-    add99 = (r["p99_ms"] - p["p99_ms"]) / 2
+    thr = paired(rounds["routed"][c10], rounds["proxy"][c10], _ratio)
+    add99 = paired(rounds["routed"][c10], rounds["proxy"][c10], _added("p99_ms"))
     print(f"targets (c={c10}): throughput {thr:.2f}x of bare proxy (target >= 0.50: "
           f"{'met' if thr >= 0.5 else 'NOT met'}); p99 added per hop vs proxy {add99:+.2f} ms (target < 5 ms: "
-          f"{'met' if add99 < 5 else 'NOT met'}); RPC calls {rpc} (target 0: {'met' if rpc == 0 else 'NOT met'})")
+          f"{'met' if add99 < 5 else 'NOT met'}, closed loop at saturation)"
+          + (f"; p99 added per hop at {open_rate:.0f} req/s over 10 connections {add99_open:+.2f} ms "
+             f"({'met' if add99_open < 5 else 'NOT met'}, open loop)" if add99_open is not None else "")
+          + f"; RPC calls {rpc} (target 0: {'met' if rpc == 0 else 'NOT met'})")
     print(f"(total {time.perf_counter() - started:.1f}s)", file=sys.stderr)
 
 

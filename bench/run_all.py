@@ -25,7 +25,7 @@ SCRIPTS = [
     ("registry_lookup.py", [], 60),
     ("store.py", [], 90),
     ("memory.py", [], 90),
-    ("routing.py", [], 180),
+    ("routing.py", ["--seconds", "2.5", "--warmup", "0.75"], 240),
 ]
 
 
