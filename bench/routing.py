@@ -1,7 +1,7 @@
 """Routed throughput and latency: CPO -> node A -> node B -> MSP vs a bare two-hop proxy.
 
     python bench/routing.py [--seconds 3] [--warmup 1] [--rounds 3] [--concurrency 1,10,100]
-                            [--open-fraction 0.5] [--no-signed] [--quick]
+                            [--open-fraction 0.3] [--no-signed] [--quick]
 
 Process layout (the same for every variant, so ratios are fair):
 
@@ -466,7 +466,7 @@ def main() -> None:
                         help="maxPersistentPerHost for node and proxy clients (>= concurrency)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="measurements per level and layout, interleaved (medians are reported)")
-    parser.add_argument("--open-fraction", type=float, default=0.5,
+    parser.add_argument("--open-fraction", type=float, default=0.3,
                         help="also run open loop at this fraction of the bare proxy's c=10 throughput over 10 "
                              "connections (0: skip)")
     parser.add_argument("--no-signed", action="store_true", help="skip the signatures-on variant")
