@@ -90,3 +90,19 @@ class NodeProcess:
     def admin_key(self) -> str:
         with open(os.path.join(self.data_dir, "admin.key")) as fh:
             return fh.read().strip()
+
+
+def list_party_on_chain(rpc_url: str, operator: str, cc: str, pid: str, party_key: str, role: str = "CPO") -> None:
+    """List a party with ``operator`` as its node: setPartyRaw signed by the party key, paid by dev
+    account 0 (blocking: call it in a thread)."""
+    from web3 import Web3
+
+    from ocnd.registry.chain import derive_dev_accounts
+    from ocnd.registry.client import SyncRegistry
+    from ocnd.registry.model import Role
+    from ocnd.registry.service import LOCAL_PERMISSIONS, LOCAL_REGISTRY
+
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    reg = SyncRegistry(w3, LOCAL_REGISTRY, LOCAL_PERMISSIONS)
+    spender = derive_dev_accounts(1)[0][1]
+    reg.transact(reg.call_set_party_raw(party_key, cc, pid, [int(Role[role])], operator), spender)

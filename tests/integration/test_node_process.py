@@ -9,25 +9,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import threads
 
-from nodeproc import NodeProcess, free_port
-from ocnd.registry.chain import derive_dev_accounts
-from ocnd.registry.model import Role
-from ocnd.registry.service import LOCAL_PERMISSIONS, LOCAL_REGISTRY
+from nodeproc import NodeProcess, free_port, list_party_on_chain
 from support import call
 
 PARTY_KEY = "0x" + "ab" * 32
-
-
-def list_party_on_chain(rpc_url: str, operator: str, cc: str, pid: str) -> None:
-    """setPartyRaw signed by the party key, paid by dev account 0 (blocking)."""
-    from web3 import Web3
-
-    from ocnd.registry.client import SyncRegistry
-
-    w3 = Web3(Web3.HTTPProvider(rpc_url))
-    reg = SyncRegistry(w3, LOCAL_REGISTRY, LOCAL_PERMISSIONS)
-    spender = derive_dev_accounts(1)[0][1]
-    reg.transact(reg.call_set_party_raw(PARTY_KEY, cc, pid, [int(Role.CPO)], operator), spender)
 
 
 @pytest_twisted.ensureDeferred
@@ -39,7 +24,7 @@ async def test_handshake_restart_delete(tmp_path, party):
         info = json.loads(body)
         assert info["url"] == node.base
         await threads.deferToThread(list_party_on_chain, f"http://127.0.0.1:{node.rpc_port}",
-                                    info["address"], "DE", "CPO")
+                                    info["address"], "DE", "CPO", PARTY_KEY)
         admin = {"Authorization": f"Token {node.admin_key()}"}
         code, body, _ = await call("POST", node.base + "/admin/generate-registration-token", headers=admin,
                                    json_body=[{"country_code": "DE", "party_id": "CPO"}])
