@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import treq
+
 from ocnd.signing import rawjson
 
 
@@ -39,3 +41,12 @@ async def wait_for(predicate, timeout=10.0):
             raise AssertionError("condition not reached in time")
         await task.deferLater(reactor, 0.05, lambda: None)
         waited += 0.05
+
+
+async def rules_call(party, method, path, body=None):
+    """A party's call to its node's OcnRules API; returns (HTTP code, parsed envelope)."""
+    kw = {"headers": {"Authorization": f"Token {party.token_c}"}, "persistent": False}
+    if body is not None:
+        kw["json"] = body
+    r = await treq.request(method, party.node.base + "/ocpi/receiver/2.2/ocnrules" + path, **kw)
+    return r.code, json.loads(await r.content())

@@ -31,6 +31,20 @@ async def settled(store):
     await store.read(lambda conn: None)
 
 
+async def started(tmp_path, clock, **env):
+    """A store and an Observability writing its trace to it (stop both with ``stop(obs)``)."""
+    store = await open_store(tmp_path)
+    obs = make(tmp_path, clock, store, **env)
+    obs.startService()
+    await obs.start_trace()
+    return obs
+
+
+async def stop(obs):
+    await obs.stopService()
+    await obs.store.stop()
+
+
 def stored_rows(store):
     return store.read(lambda conn: [(r[0], r[1]) for r in conn.execute(
         "SELECT correlation_id, time FROM trace_hops ORDER BY id")])
@@ -67,46 +81,34 @@ async def test_trace_is_written_in_batches_swept_by_its_timer_and_survives_a_res
     assert not clock.getDelayedCalls()
     await store.stop()
 
-    store = await open_store(tmp_path)  # restart: the trace is still there
-    obs = make(tmp_path, clock, store, trace_retention=100)
-    obs.startService()
-    await obs.start_trace()
+    obs = await started(tmp_path, clock, trace_retention=100)  # restart: the trace is still there
     assert obs.trace.size == 2
     hops = await obs.trace.get("c2")
     assert [h["time"] for h in hops] == [50.0, 110.0] and hops[0]["request_id"] == "r-c2"
-    await obs.stopService()
-    await store.stop()
+    await stop(obs)
 
 
 @pytest_twisted.ensureDeferred
 async def test_trace_keeps_at_most_max_hops(tmp_path):
     clock = task.Clock()
-    store = await open_store(tmp_path)
-    obs = make(tmp_path, clock, store, trace_max_hops=3)
-    obs.startService()
-    await obs.start_trace()
+    obs = await started(tmp_path, clock, trace_max_hops=3)
     for i in range(5):
         obs.observe(hop(clock, f"c{i}"))
         await obs.trace.flush()
     assert obs.trace.size == 3
     assert [c for c in ("c0", "c1", "c2", "c3", "c4") if await obs.trace.get(c)] == ["c2", "c3", "c4"]
-    await obs.stopService()
-    await store.stop()
+    await stop(obs)
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_failed_trace_write_is_counted_and_logged_never_raised(tmp_path):
     clock = task.Clock()
-    store = await open_store(tmp_path)
-    obs = make(tmp_path, clock, store)
-    obs.startService()
-    await obs.start_trace()
-    await store.run(lambda conn: conn.execute("DROP TABLE trace_hops"))
+    obs = await started(tmp_path, clock)
+    await obs.store.run(lambda conn: conn.execute("DROP TABLE trace_hops"))
     obs.observe(hop(clock, "c1"))
     assert await obs.trace.flush() == 0
     assert obs.trace.dropped == 1 and obs.trace.pending == []
-    await obs.stopService()
-    await store.stop()
+    await stop(obs)
 
 
 def test_trace_disabled_and_counts_still_kept(tmp_path):

@@ -6,17 +6,8 @@ import json
 
 import pytest
 import pytest_twisted
-import treq
 
-from flowkit import bodies
-
-
-async def rules_call(party, method, path, body=None):
-    kw = {"headers": {"Authorization": f"Token {party.token_c}"}, "persistent": False}
-    if body is not None:
-        kw["json"] = body
-    r = await treq.request(method, party.node.base + "/ocpi/receiver/2.2/ocnrules" + path, **kw)
-    return r.code, json.loads(await r.content())
+from flowkit import bodies, rules_call
 
 
 @pytest.mark.parametrize("where", ["local", "remote"])

@@ -7,9 +7,9 @@ import json
 
 import pytest
 import pytest_twisted
-import treq
 from twisted.internet import defer
 
+from flowkit import rules_call
 from ocnd.routing.viewcache import ViewCache
 from ocnd.store import Store
 
@@ -206,14 +206,6 @@ async def test_clear_drops_everything(store):
 # -- end to end: OcnRules changes are seen by the very next routed request ---------------------------
 
 LOC = b'{"country_code":"DE","party_id":"CPA","id":"L1","last_updated":"2020-01-01T00:00:00Z"}'
-
-
-async def rules_call(party, method, path, body=None):
-    kw = {"headers": {"Authorization": f"Token {party.token_c}"}, "persistent": False}
-    if body is not None:
-        kw["json"] = body
-    r = await treq.request(method, party.node.base + "/ocpi/receiver/2.2/ocnrules" + path, **kw)
-    return r.code, json.loads(await r.content())
 
 
 async def push(cpo, to):
