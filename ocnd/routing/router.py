@@ -14,6 +14,7 @@ on this path.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import OrderedDict
@@ -427,7 +428,7 @@ class Router:
         original = self._async_original(req, route, body_json)
         uid = str(uuid.uuid4())
         await self.store.run_side(proxies.put, uid, req.receiver, req.sender, original, self.reactor.seconds(),
-                             self.proxy_ttl)
+                                  self.proxy_ttl)
         new_url = f"{self.public_url}/ocpi/sender/{req.version}/{route.async_kind}/{uid}"
         return self._apply_async(req, route, body_json, original, new_url, signing)
 
@@ -506,7 +507,8 @@ class Router:
 
     async def _handle_response(self, req: OcpiRequest, route: Route, reply: Reply, signing: bool) -> Reply:
         try:
-            envelope = rawjson.loads(reply.body)
+            # number tokens only matter when the envelope is verified and maybe re-signed
+            envelope = rawjson.loads(reply.body) if signing else json.loads(reply.body)
         except ValueError as e:
             envelope = None
             problem = str(e)
@@ -532,8 +534,8 @@ class Router:
             target = ocpi.next_link(link)
             if target:
                 uid = str(uuid.uuid4())
-                await self.store.run_side(proxies.put, uid, req.sender, req.receiver, target, self.reactor.seconds(),
-                                     self.proxy_ttl)
+                await self.store.run_side(proxies.put, uid, req.sender, req.receiver, target,
+                                          self.reactor.seconds(), self.proxy_ttl)
                 new = (f'<{self.public_url}/ocpi/{route.interface.lower()}/{req.version}/{req.module}/page/'
                        f'{uid}>; rel="next"')
                 out_headers["Link"] = new
@@ -542,17 +544,15 @@ class Router:
             location = reply.headers.get("Location")
             if location:
                 uid = str(uuid.uuid4())
-                await self.store.run_side(proxies.put, uid, req.sender, req.receiver, location, self.reactor.seconds(),
-                                     self.proxy_ttl)
+                await self.store.run_side(proxies.put, uid, req.sender, req.receiver, location,
+                                          self.reactor.seconds(), self.proxy_ttl)
                 out_headers["Location"] = f"{self.public_url}/ocpi/receiver/{req.version}/cdrs/{uid}"
                 rewritten["Location"] = location
         body = reply.body
         if rewritten and notary_obj is not None:
-            old_values = {k.lower(): v for k, v in reply.headers.items()}
-            new_headers = {k: v for k, v in reply.headers.items()}
+            new_headers = dict(reply.headers)
             new_headers.update({k: out_headers[k] for k in rewritten})
             fields = {f"$['headers']['{k.lower()}']": v for k, v in rewritten.items()}
-            del old_values
             n = notary.rewrite(notary_obj, notary.response_values(new_headers, envelope), fields, self.node_key,
                                strict=False)
             envelope = dict(envelope)
@@ -621,15 +621,11 @@ class Router:
             raise _fresh(view.rules_error)
         if req.proxy_uid is not None and req.proxy_resource is not None:
             await self.store.run_side(proxies.put, req.proxy_uid, req.receiver, req.sender, req.proxy_resource,
-                                 self.reactor.seconds(), self.proxy_ttl)
+                                      self.reactor.seconds(), self.proxy_ttl)
         if event is not None:
             event.target = "local"
         reply = await self._deliver_local(req, rp, view.endpoint_url)
-        try:  # a full parse: "status_code" may follow a long "data" member
-            envelope = rawjson.loads(reply.body)
-        except ValueError:
-            envelope = None
-        ok = reply.code == 200 and isinstance(envelope, dict) and str(envelope.get("status_code")) == "1000"
+        ok = reply.code == 200 and _status_code(reply.body) == "1000"
         if ok:
             self._alive(rp)
         return Reply(reply.code, reply.body, dict(reply.headers) if ok else {})
@@ -643,6 +639,15 @@ class Router:
             if self.rules_check is not None:
                 rules_error = self.rules_check(conn, rp.id, req.sender, req.module)
         return LocalView(None, rp, endpoint, rules_error)
+
+
+def _status_code(body: bytes) -> str | None:
+    """``status_code`` of an envelope as text (a full parse: it may follow a long ``data`` member)."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return None
+    return str(envelope.get("status_code")) if isinstance(envelope, dict) else None
 
 
 def _fresh(e: OcpiError) -> OcpiError:
