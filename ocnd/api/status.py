@@ -35,7 +35,7 @@ import html
 import secrets
 import time
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from klein import Klein
 from twisted.internet import defer
@@ -153,7 +153,7 @@ class StatusApi:
     def login(self, request):
         request.setHeader(b"Cache-Control", b"no-store")
         if request.method == b"POST":
-            key = (request.args.get(b"key") or [b""])[0]
+            key = _form_field(request, b"key")
             if self._key_ok(key):
                 self._start_session(request)
                 return self._redirect(request, b"/admin/status")
@@ -337,6 +337,18 @@ class StatusApi:
 
 
 # -- rendering helpers ---------------------------------------------------------------------
+
+def _form_field(request, name: bytes) -> bytes:
+    """A field of a posted HTML form, else of the query (ocnd.web does not parse form bodies:
+    every other POST is OCPI JSON)."""
+    ctype = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
+    if ctype == b"application/x-www-form-urlencoded" and request.content is not None:
+        request.content.seek(0)
+        values = parse_qs(request.content.read(), keep_blank_values=True).get(name)
+        if values:
+            return values[0]
+    return (request.args.get(name) or [b""])[0]
+
 
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
