@@ -9,11 +9,8 @@ import pytest_twisted
 import treq
 
 from ocnd.keys import address_of
-from ocnd.node import NodeService
-from ocnd.store import Store
-from ocnd.testing import FakeRegistry
 from obskit import admin, push_location
-from support import ADMIN_KEY, NODE_KEY, call, make_config
+from support import ADMIN_KEY, NODE_KEY, call, start_node
 
 EVIL = '<script>alert("x")</script>&'
 
@@ -101,48 +98,35 @@ async def test_browser_login_by_form_or_key_link_sets_a_session_cookie(network):
     assert response.code == 200
 
 
-async def start_node(tmp_path, **env):
-    from twisted.internet import reactor
-
-    config = make_config(tmp_path, **env)
-    store = Store(config.path("store", "path"), reactor)
-    svc = NodeService(config=config, reactor=reactor, store=store, registry=FakeRegistry(),
-                      node_key=NODE_KEY, admin_key=ADMIN_KEY)
-    svc.startService()
-    await svc.ready
-    svc.base = f"http://127.0.0.1:{svc.port.getHost().port}"
-    return svc
-
-
 @pytest.mark.parametrize("mode, anonymous, with_key", [("true", 200, 200), ("admin", 401, 200),
                                                        ("false", 404, 404)])
 @pytest_twisted.ensureDeferred
 async def test_metrics_modes(tmp_path, mode, anonymous, with_key):
-    svc = await start_node(tmp_path, OCND_OBSERVABILITY_METRICS=mode)
+    node = await start_node(tmp_path, OCND_OBSERVABILITY_METRICS=mode)
     try:
-        code, body, _ = await call("GET", svc.base + "/metrics")
+        code, body, _ = await call("GET", node.base + "/metrics")
         assert code == anonymous
-        code, body, _ = await call("GET", svc.base + "/metrics", headers={"Authorization": f"Token {ADMIN_KEY}"})
+        code, body, _ = await call("GET", node.base + "/metrics", headers={"Authorization": f"Token {ADMIN_KEY}"})
         assert code == with_key
         if code == 200:
             assert b"ocnd_registry_ok 1.0" in body and address_of(NODE_KEY).lower().encode() in body
         # OpenMetrics when asked for
-        code, body, response = await call("GET", svc.base + "/metrics", headers={
+        code, body, response = await call("GET", node.base + "/metrics", headers={
             "Authorization": f"Token {ADMIN_KEY}", "Accept": "application/openmetrics-text; version=1.0.0"})
         if code == 200:
             assert response.headers.getRawHeaders("content-type")[0].startswith("application/openmetrics-text")
             assert body.rstrip().endswith(b"# EOF")
     finally:
-        await svc.stopService()
+        await node.service.stopService()
 
 
 @pytest_twisted.ensureDeferred
 async def test_status_page_with_a_fake_registry_and_no_traffic(tmp_path):
-    svc = await start_node(tmp_path, OCND_OBSERVABILITY_TRACE_RETENTION="0")
+    node = await start_node(tmp_path, OCND_OBSERVABILITY_TRACE_RETENTION="0")
     try:
-        code, body, _ = await call("GET", svc.base + "/admin/status", headers={"Authorization": f"Token {ADMIN_KEY}"})
+        code, body, _ = await call("GET", node.base + "/admin/status", headers={"Authorization": f"Token {ADMIN_KEY}"})
         assert code == 200
         page = body.decode()
         assert "no platforms" in page and "no routed messages yet" in page and "message trace disabled" in page
     finally:
-        await svc.stopService()
+        await node.service.stopService()

@@ -9,32 +9,14 @@ import pytest_twisted
 from klein import Klein
 
 from ocnd import ocpi
-from ocnd.keys import address_of
-from ocnd.node import NodeService
-from ocnd.store import Store
-from ocnd.testing import FakeRegistry
 
-from support import ADMIN_KEY, NODE_KEY, PUBLIC_URL, call, make_config
+from support import RunningNode, call, start_node
 
 
 @attrs.define
-class SecNode:
-    service: NodeService
-    store: Store
-    registry: FakeRegistry
-    base: str
-    address: str
+class SecNode(RunningNode):
     secrets: list = attrs.Factory(list)
     events: list = attrs.Factory(list)
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def admin_headers(self):
-        return {"Authorization": f"Token {ADMIN_KEY}"}
-
-    def list_party(self, cc, pid):
-        self.registry.list_party(cc, pid, self.address, PUBLIC_URL)
 
     async def token_a(self, parties=(("DE", "CPO"),)) -> str:
         code, body, _ = await call("POST", self.url("/admin/generate-registration-token"),
@@ -54,20 +36,6 @@ class SecNode:
         return code, json.loads(body), tok
 
 
-async def start_node(tmp_path, **env) -> SecNode:
-    from twisted.internet import reactor
-
-    config = make_config(tmp_path, **env)
-    store = Store(config.path("store", "path"), reactor)
-    registry = FakeRegistry()
-    svc = NodeService(config=config, reactor=reactor, store=store, registry=registry,
-                      node_key=NODE_KEY, admin_key=ADMIN_KEY)
-    svc.startService()
-    await svc.ready
-    port = svc.port.getHost().port
-    return SecNode(svc, store, registry, f"http://127.0.0.1:{port}", address_of(NODE_KEY))
-
-
 @pytest_twisted.async_yield_fixture
 async def nodes(tmp_path):
     """Factory: ``await nodes(**env)`` starts a node (own data dir); all are stopped at teardown."""
@@ -78,7 +46,7 @@ async def nodes(tmp_path):
         counter[0] += 1
         d = tmp_path / f"n{counter[0]}"
         d.mkdir()
-        n = await start_node(d, **env)
+        n = await start_node(d, cls=SecNode, **env)
         started.append(n)
         return n
 
