@@ -30,15 +30,19 @@ class LimitedRequest(server.Request):
     """
 
     max_body = 1 << 20
-    # OCPI bodies are JSON: skip Twisted's HTML-form parsing of POST bodies, which also parses every
-    # POST's Content-Type through the email package (~3% of a routed message's CPU)
-    _parsePOSTFormSubmission = False
     clock: Any = None
     limiter: Any = None          # ocnd.security.AuthLimiter or None
     trusted_proxies: tuple = ()
     _rejected = False
     _received = 0
     _counted = False
+
+    def __init__(self, channel, *args, **kwargs) -> None:
+        # OCPI bodies are JSON: no HTML-form parsing of POST bodies, which also runs every POST's
+        # Content-Type through the email package (~1-3% of a routed message's CPU).  Twisted sets this
+        # per instance in Request.__init__, so a class attribute would be overwritten.
+        kwargs["parsePOSTFormSubmission"] = False
+        super().__init__(channel, *args, **kwargs)
 
     # -- auth-failure limiting ----------------------------------------------------
 
