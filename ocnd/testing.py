@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import attrs
-from klein import Klein
 from twisted.application import service
 from twisted.internet import defer
 from twisted.web.server import Site
@@ -19,6 +18,8 @@ from twisted.web.server import Site
 from .web import TrackingSite
 
 from . import ocpi
+from .api.common import Responder, error_mapper
+from .api.resource import App
 from .registry.model import NodeListing, PartyListing, Role, norm_party
 
 
@@ -85,8 +86,9 @@ class MockParty:
         self.port = None
         self.base = ""
         self.token_c = ""
-        self.app = Klein()
-        self.app.route("/", branch=True, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])(self._handle)
+        self.app = App(error_mapper(Responder(reactor)))
+        for n, rule in enumerate(("/", "/<path:rest>")):
+            self.app.route(rule, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], endpoint=f"any{n}")(self._handle)
 
     def start(self):
         from twisted.internet import endpoints
@@ -120,7 +122,7 @@ class MockParty:
     def _authorized(self, request) -> bool:
         return self.token_b in ocpi.token_candidates(request.getHeader("Authorization"))
 
-    def _handle(self, request):
+    def _handle(self, request, rest=None):
         path = request.path.decode()
         body = request.content.read()
         self.received.append(Received(

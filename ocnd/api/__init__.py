@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from klein import Klein
+from .common import Responder, error_mapper
+from .resource import App
 
-from .common import Responder, install_error_handlers
 
-
-def build_app(responder: Responder, groups) -> Klein:
-    """A Klein app with every group's routes and the OCPI error mapping."""
-    app = Klein()
-    install_error_handlers(app, responder)
+def build_app(responder: Responder, groups) -> App:
+    """The node's app with every group's routes and the OCPI error mapping."""
+    app = App(error_mapper(responder))
     for group in groups:
         group.install(app)
     return app

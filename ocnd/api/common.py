@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from klein import Klein
 from twisted.logger import Logger
 from werkzeug.exceptions import HTTPException
 
@@ -60,30 +59,28 @@ def read_json(request, *, required: bool = True) -> Any:
         raise OcpiError(ocpi.INVALID_PARAMS, f"Malformed JSON body: {e}", 400) from None
 
 
-def install_error_handlers(app: Klein, responder: Responder) -> None:
-    """Map every failure to an OCPI envelope; never a traceback."""
+def error_mapper(responder: Responder):
+    """``on_error`` for :class:`ocnd.api.resource.AppResource`: every failure becomes an OCPI envelope,
+    never a traceback."""
 
-    @app.handle_errors(OcpiError)
-    def _ocpi_error(request, failure):
-        return responder.error(request, failure.value)
-
-    @app.handle_errors(StoreError)
-    def _store_error(request, failure):
-        log.error("store error on {method} {path}: {error}", method=request.method.decode("latin-1", "replace"),
-                  path=request.path.decode("latin-1", "replace"), error=str(failure.value))
-        return responder.error(request, OcpiError(ocpi.SERVER_ERROR, f"Storage unavailable: {failure.value}", 503))
-
-    @app.handle_errors(HTTPException)
-    def _http_error(request, failure):
+    def on_error(request, failure) -> bytes:
         exc = failure.value
-        code = exc.code or 500
-        status = ocpi.CLIENT_ERROR if code < 500 else ocpi.SERVER_ERROR
-        message = {404: "Not found", 405: "Method not allowed"}.get(code, exc.name)
-        return responder.error(request, OcpiError(status, message, code))
-
-    @app.handle_errors(Exception)
-    def _unexpected(request, failure):
+        if isinstance(exc, OcpiError):
+            return responder.error(request, exc)
+        if isinstance(exc, StoreError):
+            log.error("store error on {method} {path}: {error}", method=request.method.decode("latin-1", "replace"),
+                      path=request.path.decode("latin-1", "replace"), error=str(exc))
+            return responder.error(request, OcpiError(ocpi.SERVER_ERROR, f"Storage unavailable: {exc}", 503))
+        if isinstance(exc, HTTPException):
+            code = exc.code or 500
+            status = ocpi.CLIENT_ERROR if code < 500 else ocpi.SERVER_ERROR
+            message = {404: "Not found", 405: "Method not allowed"}.get(code, exc.name)
+            if code == 405 and exc.valid_methods:
+                request.setHeader(b"Allow", ", ".join(sorted(exc.valid_methods)).encode("ascii"))
+            return responder.error(request, OcpiError(status, message, code))
         log.failure("unhandled error on {method} {path}", failure,
                     method=request.method.decode("latin-1", "replace"),
                     path=request.path.decode("latin-1", "replace"))
         return responder.error(request, OcpiError(ocpi.SERVER_ERROR, "Internal server error", 500))
+
+    return on_error

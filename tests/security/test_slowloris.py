@@ -85,14 +85,25 @@ async def test_keep_alive_connection_survives_between_requests(nodes):
             for pause in (0, 1.5):  # longer than the header deadline, shorter than the idle timeout
                 time.sleep(pause)
                 sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-                data = b""
-                while not data.endswith(b"0\r\n\r\n"):
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                out.append(data)
+                out.append(_read_response(sock))
         return out
 
     first, second = await threads.deferToThread(two_requests)
     assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200")
+
+
+def _read_response(sock) -> bytes:
+    """One HTTP/1.1 response with a Content-Length body (what the node sends), or b"" if closed first."""
+    data = b""
+    while True:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), None)
+            assert length is not None, head
+            if len(body) >= length:
+                return data
+        chunk = sock.recv(4096)
+        if not chunk:
+            return b""
+        data += chunk
