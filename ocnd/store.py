@@ -15,6 +15,7 @@ Deferred has fired survives a crash of the process or of the machine.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sqlite3
@@ -55,15 +56,30 @@ def _connect(path: str) -> sqlite3.Connection:
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys = ON")
-    if path != ":memory:":
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise StoreError(f"could not enable WAL journal on {path} (got {mode})")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA busy_timeout = 5000")
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        if path != ":memory:":
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"could not enable WAL journal on {path} (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA busy_timeout = 5000")
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+_NOT_WRITABLE = ("readonly", "read-only", "unable to open database file", "permission denied")
+
+
+def _not_writable(e: BaseException) -> bool:
+    """Does this error from opening the store mean we may not write where it lives?"""
+    if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return True
+    text = str(e).lower()
+    return any(m in text for m in _NOT_WRITABLE)
 
 
 def apply_migrations(conn: sqlite3.Connection, path: str, package: str = "ocnd.schema") -> int:
@@ -151,23 +167,40 @@ class Store:
             self._pool.start()
         if self._conn is not None:
             return defer.succeed(self.version)
-        return self._call(self._open)
+
+        def failed(f):
+            self._pool.stop()  # its thread would keep the process alive after the error is reported
+            return f
+
+        return self._call(self._open).addErrback(failed)
 
     def open_sync(self) -> int:
         """Open and migrate before the reactor runs (errors surface at once)."""
         return self._open()
 
     def _open(self) -> int:
-        self._conn = _connect(self.path)
-        self.version = apply_migrations(self._conn, self.path, self.schema_package)
-        if self.path != ":memory:":
-            try:
-                _probe_write(self._conn)
-            except sqlite3.Error as e:
+        hint = "check the file system and the permissions of the file and its directory"
+        try:
+            self._conn = _connect(self.path)
+            self.version = apply_migrations(self._conn, self.path, self.schema_package)
+            if self.path != ":memory:":
+                try:
+                    _probe_write(self._conn)
+                except sqlite3.Error as e:  # read-only file system, no write permission, disk full
+                    raise StoreError(f"the database is not writable ({e}); {hint}") from e
+        except (StoreError, sqlite3.Error, OSError) as e:
+            if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-                raise StoreError(f"the database is not writable ({e}); check the file system and the "
-                                 f"permissions of the file and its directory") from e
+            cause = e.__cause__ if isinstance(e, StoreError) else e
+            if isinstance(e, StoreError) and (cause is None or "not writable" in str(e)):
+                raise
+            # e.g. a service user that may read the file but not create its -wal
+            if cause is not None and _not_writable(cause):
+                raise StoreError(f"the database is not writable ({cause}); {hint}") from e
+            if isinstance(e, StoreError):
+                raise
+            raise StoreError(f"cannot open the database: {e}") from e
         return self.version
 
     def stop(self) -> defer.Deferred:

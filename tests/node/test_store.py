@@ -74,15 +74,52 @@ async def test_run_is_transactional_and_off_reactor(tmp_path):
 async def test_read_only_store_gives_clear_error(tmp_path):
     from twisted.internet import reactor
 
+    if os.geteuid() == 0:
+        # root ignores file permissions: open the store as an unprivileged user instead (a real read-only
+        # file system is covered by tests/integration/test_store_filesystem_faults.py)
+        _read_only_store_as_nobody()
+        return
     path = str(tmp_path / "s.sqlite")
     Store(path, None).open_sync()
     os.chmod(path, 0o444)
-    if os.geteuid() == 0:
-        pytest.skip("root ignores file permissions")
     store = Store(path, reactor)
     with pytest.raises(StoreError, match="not writable"):
         await store.start()
-    # as root: tests/integration/test_store_filesystem_faults.py mounts a real read-only file system
+
+
+def _read_only_store_as_nobody() -> None:
+    import shutil
+    import tempfile
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root and setpriv (util-linux) is not installed")
+    d = tempfile.mkdtemp(prefix="ocnd-ro-")
+    try:
+        os.chmod(d, 0o755)  # the user may enter and read, not create (the store's directory is root's)
+        path = os.path.join(d, "s.sqlite")
+        Store(path, None).open_sync()
+        os.chmod(path, 0o644)
+        script = textwrap.dedent(f"""
+            from twisted.internet import reactor, defer
+            from ocnd.store import Store, StoreError
+
+            async def go():
+                try:
+                    await Store({path!r}, reactor).start()
+                    print("STARTED")
+                except StoreError as e:
+                    print("ERROR", e)
+                reactor.stop()
+
+            reactor.callWhenRunning(lambda: defer.ensureDeferred(go()))
+            reactor.run()
+        """)
+        out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                              "-c", script], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/"})
+        assert out.stdout.startswith("ERROR") and "not writable" in out.stdout, (out.stdout, out.stderr[-2000:])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_kill_minus_9_loses_nothing_acknowledged(tmp_path):
