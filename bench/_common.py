@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import math
 import pathlib
 import time
@@ -114,6 +116,7 @@ async def _worker(host, port, method, path, headers, body, ok_marker, state, wid
             if state["measure"]:
                 if good:
                     state["lat"].append(dt)
+                    state["when"].append(t0)
                 else:
                     state["errors"] += 1
                     if state["first_error"] is None:
@@ -123,7 +126,7 @@ async def _worker(host, port, method, path, headers, body, ok_marker, state, wid
 
 
 async def _load(spec: dict) -> dict:
-    state = {"stop": False, "measure": False, "lat": [], "errors": 0, "first_error": None, "total": 0,
+    state = {"stop": False, "measure": False, "lat": [], "when": [], "errors": 0, "first_error": None, "total": 0,
              "rate": spec.get("rate"), "next": 0, "start": time.perf_counter()}
     prefix = uuid.uuid4().hex[:12]  # request ids unique across runs (node messages are replay-checked)
     body = spec.get("body", "").encode("utf-8")
@@ -143,11 +146,16 @@ async def _load(spec: dict) -> dict:
     for t in done:
         if t.exception() is not None and state["first_error"] is None:
             state["first_error"] = repr(t.exception())
+    dump = os.environ.get("OCND_BENCH_SAMPLES")
+    if dump:  # (due time relative to the measured window, latency) per good reply, for timelines
+        with open(dump, "a") as f:
+            f.write(json.dumps([[round(w - t0, 5), round(d, 6)] for w, d in zip(state["when"], state["lat"])]) + "\n")
     lat = sorted(state["lat"])
     return {"concurrency": spec["concurrency"], "requests": len(lat), "total_requests": state["total"], "errors": state["errors"],
             "first_error": state["first_error"], "seconds": elapsed, "rps": len(lat) / elapsed,
             "p50_ms": percentile(lat, 50) * 1e3, "p99_ms": percentile(lat, 99) * 1e3,
-            "mean_ms": (sum(lat) / len(lat) * 1e3) if lat else float("nan")}
+            "mean_ms": (sum(lat) / len(lat) * 1e3) if lat else float("nan"),
+            **({"lat_ms": [round(x * 1e3, 3) for x in state["lat"]]} if spec.get("samples") else {})}
 
 
 def load(spec: dict) -> dict:

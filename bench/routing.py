@@ -44,7 +44,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import load  # noqa: E402
+from _common import load, percentile  # noqa: E402
 
 CPO_KEY = "0x" + "c0" * 32
 MSP_KEY = "0x" + "e1" * 32
@@ -125,6 +125,56 @@ def _caller() -> str:
 
     frames = [f for f in traceback.extract_stack()[:-2] if "/ocnd/" in f.filename]
     return " <- ".join(f"{f.filename.rsplit('/ocnd/', 1)[1]}:{f.name}" for f in reversed(frames[-3:]))
+
+
+def _print_cycles(garbage: list) -> None:
+    """One reference cycle through an object of each kind found (a debugging aid)."""
+    import gc
+
+    ids = {id(o): o for o in garbage}
+    done = set()
+    for start in garbage:
+        kind = _kind(start)
+        if kind in done or kind in ("list", "dict", "tuple", "cell", "set"):
+            continue
+        done.add(kind)
+        prev = {id(start): None}
+        queue = [start]
+        found = None
+        while queue and found is None:
+            nxt = []
+            for o in queue:
+                for r in gc.get_referents(o):
+                    if r is start:
+                        found = o
+                        break
+                    if id(r) in ids and id(r) not in prev:
+                        prev[id(r)] = o
+                        nxt.append(r)
+                if found is not None:
+                    break
+            queue = nxt
+        if found is None:
+            continue
+        path = []
+        o = found
+        while o is not None:
+            path.append(_kind(o))
+            o = prev[id(o)]
+        sys.stderr.write(f"# cycle: {' -> '.join(reversed(path))} -> {kind}\n")
+
+
+def _kind(o) -> str:
+    name = type(o).__name__
+    if name == "function":
+        return f"function {o.__qualname__}"
+    if name == "cell":
+        return "cell"
+    if name in ("frame", "coroutine"):
+        return f"{name} {getattr(o, 'f_code', getattr(o, 'cr_code', None)).co_name}"
+    if name == "method":
+        return f"method {o.__qualname__}"
+    return name
 
 
 def _cpu() -> float:
@@ -258,16 +308,31 @@ def server_main(layout: str, tmp: str, pool: int) -> None:
 
     def command(line: str) -> None:
         if line == "reset":
+            if os.environ.get("OCND_BENCH_GC_GARBAGE"):
+                # keep what the collector frees (reference cycles) so "stats" can say what it was
+                gc.collect()
+                gc.garbage.clear()
+                gc.set_debug(gc.DEBUG_SAVEALL)
             counters.reset()
             emit({"ok": True})
         elif line == "stats":
             if os.environ.get("OCND_BENCH_GC_TYPES"):
                 import collections
-                import gc
 
                 types = collections.Counter(type(o).__name__ for o in gc.get_objects())
                 sys.stderr.write(f"# {layout}: {sum(types.values())} GC-tracked objects outside the frozen set: "
                                  f"{types.most_common(15)}\n")
+            if os.environ.get("OCND_BENCH_GC_GARBAGE"):
+                import collections
+
+                gc.collect()
+                gc.set_debug(0)
+                kinds = collections.Counter(_kind(o) for o in gc.garbage)
+                sys.stderr.write(f"# {layout}: {len(gc.garbage)} objects in reference cycles: "
+                                 f"{kinds.most_common(40)}\n")
+                if os.environ.get("OCND_BENCH_GC_CYCLES"):
+                    _print_cycles(gc.garbage)
+                gc.garbage.clear()
             emit(counters.stats())
         elif line == "quit" and not state["quitting"]:
             state["quitting"] = True
@@ -371,7 +436,7 @@ def measure_all(layouts: list[str], tmp: str, levels: list[int], warmup: float, 
                 for layout in layouts:
                     server = servers[layout]
                     server.ask("reset")
-                    r = run_load(dict(server.spec, concurrency=c, warmup=warmup, seconds=seconds))
+                    r = run_load(dict(server.spec, concurrency=c, warmup=warmup, seconds=seconds, samples=True))
                     r["server"] = server.ask("stats")
                     if r["errors"]:
                         print(f"# {layout} c={c}: {r['errors']} bad replies, first: {r['first_error']}",
@@ -390,7 +455,8 @@ def measure_all(layouts: list[str], tmp: str, levels: list[int], warmup: float, 
                         continue
                     server = servers[layout]
                     server.ask("reset")
-                    r = run_load(dict(server.spec, concurrency=10, warmup=warmup, seconds=seconds, rate=rate))
+                    r = run_load(dict(server.spec, concurrency=10, warmup=warmup, seconds=seconds, rate=rate,
+                                      samples=True))
                     r["server"] = server.ask("stats")
                     res[layout]["open"].append(r)
     finally:
@@ -402,6 +468,13 @@ def measure_all(layouts: list[str], tmp: str, levels: list[int], warmup: float, 
 def merge(rounds: list[dict]) -> dict:
     """One result from several rounds: medians of rates and percentiles, sums of counts."""
     out = {k: statistics.median(r[k] for r in rounds) for k in ("rps", "p50_ms", "p99_ms", "mean_ms")}
+    if all("lat_ms" in r for r in rounds):
+        # percentiles over every round's samples together: a round's p99 is set by one or two stalls
+        # (its 1% slowest replies), so the median of three such figures moves far more than this
+        pooled = sorted(x for r in rounds for x in r["lat_ms"])
+        out["p50_ms"], out["p99_ms"] = percentile(pooled, 50), percentile(pooled, 99)
+        for r in rounds:
+            r["lat_ms"] = None  # the pooled figures are all that is kept
     out.update({k: sum(r[k] for r in rounds) for k in ("requests", "total_requests", "errors")})
     out["first_error"] = next((r["first_error"] for r in rounds if r["first_error"]), None)
     counts: dict[str, int] = {}
@@ -437,6 +510,12 @@ def _ratio(x: dict, y: dict) -> float:
 
 def _added(key: str):
     return lambda x, y: (x[key] - y[key]) / 2
+
+
+def _spread(a: list[dict], b: list[dict]) -> str:
+    """Range of the per-round added p99 (each round's routed and baseline measured seconds apart)."""
+    added = [_added("p99_ms")(x, y) for x, y in zip(a, b)]
+    return f"[{min(added):+.1f}..{max(added):+.1f}]"
 
 
 def _cpu_per_req(r: dict) -> float:
@@ -497,8 +576,9 @@ def main() -> None:
     res = {layout: {c: merge(rs) for c, rs in per_level.items() if rs} for layout, per_level in rounds.items()}
     print(f"# layout: server side in 1 process, load generator in another; {os.cpu_count()} cpus; "
           f"{args.rounds} x {args.seconds:g}s per level after {args.warmup:g}s warm-up each; PUT location, "
-          f"closed loop; figures are medians over the rounds, ratios and added latencies medians of "
-          f"per-round pairs")
+          f"closed loop; rates are medians over the rounds, ratios medians of per-round pairs; p50/p99 "
+          f"over all rounds' replies pooled, added latency = (routed - baseline) / 2 hops of those, "
+          f"[per-round added p99 min..max]")
     for c in levels:
         d, p = res.get("direct", {}).get(c), res["proxy"][c]
         if d is not None:
@@ -520,9 +600,9 @@ def main() -> None:
             print(f"{label:<19} c={c:<3} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms"
                   f"  cpu {_cpu_per_req(r):5.0f} us/req"
                   f"  ratio {paired(rr, pr, _ratio):.2f}x of bare proxy"
-                  f"  added/hop vs proxy p50 {paired(rr, pr, _added('p50_ms')):+.2f} ms"
-                  f" p99 {paired(rr, pr, _added('p99_ms')):+.2f} ms"
-                  + (f"  vs direct p99 {paired(rr, rounds['direct'][c], _added('p99_ms')):+.2f} ms" if d else "")
+                  f"  added/hop vs proxy p50 {_added('p50_ms')(r, p):+.2f} ms"
+                  f" p99 {_added('p99_ms')(r, p):+.2f} ms {_spread(rr, pr)}"
+                  + (f"  vs direct p99 {_added('p99_ms')(r, d):+.2f} ms" if d else "")
                   + inner + _gc_note(r))
     add99_open = None
     if open_rate:
@@ -534,12 +614,12 @@ def main() -> None:
                 continue
             r = res[layout]["open"]
             rr, pr = rounds[layout]["open"], rounds["proxy"]["open"]
-            added = paired(rr, pr, _added("p99_ms"))
+            added = _added("p99_ms")(r, p)
             if layout == "routed":
                 add99_open = added
             print(f"{label:<19} open loop {open_rate:5.0f} req/s over 10 connections"
                   f"  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  cpu {_cpu_per_req(r):5.0f} us/req"
-                  f"  added/hop vs proxy p50 {paired(rr, pr, _added('p50_ms')):+.2f} ms p99 {added:+.2f} ms"
+                  f"  added/hop vs proxy p50 {_added('p50_ms')(r, p):+.2f} ms p99 {added:+.2f} ms {_spread(rr, pr)}"
                   f"  (achieved {r['rps']:.0f} req/s)" + _gc_note(r))
     routed = [r for layout in ("routed", "signed") if layout in res for r in res[layout].values()]
     total = sum(r["requests"] for r in routed)
@@ -561,7 +641,7 @@ def main() -> None:
     print(f"bad replies: {errors}")
     c10 = 10 if 10 in levels else levels[-1]
     thr = paired(rounds["routed"][c10], rounds["proxy"][c10], _ratio)
-    add99 = paired(rounds["routed"][c10], rounds["proxy"][c10], _added("p99_ms"))
+    add99 = _added("p99_ms")(res["routed"][c10], res["proxy"][c10])
     print(f"targets (c={c10}): throughput {thr:.2f}x of bare proxy (target >= 0.50: "
           f"{'met' if thr >= 0.5 else 'NOT met'}); p99 added per hop vs proxy {add99:+.2f} ms (target < 5 ms: "
           f"{'met' if add99 < 5 else 'NOT met'}, closed loop at saturation)"
