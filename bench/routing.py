@@ -273,7 +273,8 @@ def _proxy_site(reactor, upstream: str, pool_size: int):
 async def _listen(reactor, site) -> int:
     from twisted.internet import endpoints
 
-    port = await endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(site)
+    # the node's default backlog (limits.listen_backlog), not Twisted's 50
+    port = await endpoints.TCP4ServerEndpoint(reactor, 0, backlog=1024, interface="127.0.0.1").listen(site)
     return port.getHost().port
 
 

@@ -237,6 +237,11 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str]]] = {
         "request_timeout": ("30", _positive_float, "Seconds to wait for a party or node we call."),
         "connect_timeout": ("10", _positive_float, "Seconds to wait for an outbound TCP/TLS connection."),
         "max_connections_per_host": ("32", _positive_int, "Persistent outbound connections kept per host."),
+        "listen_backlog": ("1024", _positive_int,
+                           "Connections the kernel queues on the listening socket until ocnd accepts them "
+                           "(added to tcp:, tcp6:, ssl: and unix: [node] listen strings that set no backlog=; "
+                           "capped by net.core.somaxconn). Twisted's default is 50: in a burst of new "
+                           "connections the rest are dropped and each client retries after a second."),
         "idle_timeout": ("60", _positive_float, "Seconds an idle inbound connection is kept open."),
         "header_timeout": ("10", _positive_float,
                            "Seconds a client has, from the first byte of a request, to send the request line and "

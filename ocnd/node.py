@@ -10,7 +10,7 @@ from twisted.application import service
 from twisted.internet import defer, endpoints, task
 from twisted.logger import Logger
 
-from . import clockguard, sdnotify, security
+from . import clockguard, sdnotify, security, web
 from .api import build_app
 from .api.admin import AdminApi
 from .api.auth import AdminAuth, TokenAuth
@@ -179,7 +179,7 @@ class NodeService(service.MultiService):
         await self.store.start()
         await self.observability.start_trace()
         await self.registry.ready
-        listen = self.config["node"]["listen"]
+        listen = web.with_backlog(self.config["node"]["listen"], self.config["limits"]["listen_backlog"])
         endpoint = endpoints.serverFromString(self.reactor, listen)
         self.site = self.build_site()
         self.port = await endpoint.listen(self.site)

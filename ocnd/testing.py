@@ -93,7 +93,7 @@ class MockParty:
     def start(self):
         from twisted.internet import endpoints
 
-        ep = endpoints.TCP4ServerEndpoint(self.reactor, 0, interface="127.0.0.1")
+        ep = endpoints.TCP4ServerEndpoint(self.reactor, 0, backlog=1024, interface="127.0.0.1")
         self.site = _TrackingSite(self.app.resource())
         d = ep.listen(self.site)
 
@@ -313,7 +313,7 @@ class TwoNodeNetwork:
         self.rpc_port = port
         self.rpc_site = _TrackingSite(JsonRpcResource(self.chain))
         self.rpc_service = StreamServerEndpointService(
-            serverFromString(self.reactor, f"tcp:{port}:interface=127.0.0.1"), self.rpc_site)
+            serverFromString(self.reactor, f"tcp:{port}:interface=127.0.0.1:backlog=1024"), self.rpc_site)
         self.rpc_service.startService()
         await self.rpc_service._waitingForPort
 

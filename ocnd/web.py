@@ -13,6 +13,7 @@ header count/size caps, and the auth-failure limiter (HTTP 429, see
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from twisted.logger import Logger
@@ -236,3 +237,15 @@ class OcndSite(TrackingSite):
                 code=request.code, length=request.sentLength)
 
     _logger = Logger(namespace="ocnd.access")
+
+
+_BACKLOG_TYPES = ("tcp", "tcp6", "ssl", "unix")
+
+
+def with_backlog(listen: str, backlog: int) -> str:
+    """``listen`` (a Twisted server endpoint string) with ``backlog=`` added where the endpoint type takes
+    one and the string sets none; anything else (``systemd:``: the socket unit's Backlog=) unchanged."""
+    kind = listen.split(":", 1)[0].strip().lower()
+    if kind not in _BACKLOG_TYPES or re.search(r"(?:^|(?<!\\):)backlog=", listen):
+        return listen
+    return f"{listen}:backlog={backlog}"

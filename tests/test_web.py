@@ -1,9 +1,10 @@
 """ocnd.web request handling that needs no running node."""
 
+import pytest
 from twisted.web import http
 from twisted.web.test.requesthelper import DummyChannel
 
-from ocnd.web import LimitedRequest
+from ocnd.web import LimitedRequest, with_backlog
 
 
 class _Captured(LimitedRequest):
@@ -38,3 +39,16 @@ def test_json_post_body_reaches_the_resource_untouched():
     request = _post(body, b"application/json; charset=utf-8")
     assert request.processed
     assert request.content.read() == body
+
+
+@pytest.mark.parametrize("listen, expected", [
+    ("tcp:8080:interface=127.0.0.1", "tcp:8080:interface=127.0.0.1:backlog=1024"),
+    ("tcp6:8080", "tcp6:8080:backlog=1024"),
+    ("ssl:443:privateKey=k.pem:certKey=c.pem", "ssl:443:privateKey=k.pem:certKey=c.pem:backlog=1024"),
+    ("unix:/run/ocnd.sock", "unix:/run/ocnd.sock:backlog=1024"),
+    ("tcp:8080:backlog=5", "tcp:8080:backlog=5"),                        # the operator's own value wins
+    ("systemd:domain=INET:index=0", "systemd:domain=INET:index=0"),      # the socket unit sets Backlog=
+    (r"unix:/tmp/a\:backlog=x", r"unix:/tmp/a\:backlog=x:backlog=1024"),  # escaped colon: part of the path
+])
+def test_listen_string_gets_a_backlog(listen, expected):
+    assert with_backlog(listen, 1024) == expected

@@ -27,6 +27,7 @@ from twisted.logger import Logger
 from twisted.web.server import Site
 
 from .. import clockguard, ocpi
+from ..web import with_backlog
 from ..registry.model import Role
 from . import backoffice as bo
 from .backoffice import CommandResponse
@@ -137,7 +138,7 @@ class Bridge(service.MultiService):
                                      expected_chain_id=self.config.chain_id)
             self.registry = RegistryClient(backend, self.config.registry_address)
             self._own_backend = backend
-        ep = endpoints.serverFromString(self.reactor, self.config.listen)
+        ep = endpoints.serverFromString(self.reactor, with_backlog(self.config.listen, 1024))
         self.port = await ep.listen(Site(self.server.resource()))
         if self.config.register:
             await self.ensure_listing()
