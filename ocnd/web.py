@@ -178,6 +178,8 @@ class TrackingSite(server.Site):
 
         def lost(reason, _orig=original):
             connections.discard(proto)
+            # drop the wrapper: it refers to proto, which refers to it (a reference cycle per connection)
+            proto.__dict__.pop("connectionLost", None)
             return _orig(reason)
 
         proto.connectionLost = lost
