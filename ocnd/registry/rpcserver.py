@@ -14,7 +14,9 @@ Deviations from geth worth knowing:
   (reverts: code ``3`` with ``execution reverted: <reason>`` and the raw
   ``0x08c379a0...`` data, like geth's eth_call; invalid: ``-32000``)
   instead of being mined with status 0, so it never consumes a nonce and is
-  never journaled;
+  never journaled; nonce and balance rejections use geth's wording
+  (``nonce too low``, ``insufficient funds for gas * price + value``) so
+  clients such as ethers classify them;
 * eth_call / eth_estimateGas without a fee (or with fee 0) run fee-free, so
   a missing or unfunded ``from`` works (web3j sends gasPrice 0);
 * ``pending`` is treated as ``latest`` (every transaction is mined at once);
@@ -23,8 +25,10 @@ Deviations from geth worth knowing:
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
+import re
 from typing import Any, Callable
 
 from twisted.application.internet import StreamServerEndpointService
@@ -293,6 +297,33 @@ def _format_block(block) -> dict:
 # ----------------------------------------------------------------------
 # revert / error translation
 
+_NONCE_MISMATCH = re.compile(r"Invalid transaction nonce: Expected (\d+), but got (\d+)")
+_NO_FUNDS = ("cannot afford txn gas", "does not have enough balance")
+_BYTES_REPR = re.compile(r"(?<!\w)b'(?:[^'\\]|\\.)*'|(?<!\w)b\"(?:[^\"\\]|\\.)*\"")
+
+
+def _hex_bytes_repr(match: re.Match) -> str:
+    try:
+        return "0x" + ast.literal_eval(match.group(0)).hex()
+    except (ValueError, SyntaxError):
+        return match.group(0)
+
+
+def _geth_wording(text: str) -> str:
+    """py-evm's nonce / balance rejections in geth's words, which clients
+    classify by message (ethers: NONCE_EXPIRED / INSUFFICIENT_FUNDS; our own
+    registry client: nonce retry / InsufficientFunds).  Python ``b'...'``
+    reprs (py-evm's sender address) become hex."""
+    text = _BYTES_REPR.sub(_hex_bytes_repr, text)
+    nonce = _NONCE_MISMATCH.search(text)
+    if nonce:
+        expected, got = int(nonce.group(1)), int(nonce.group(2))
+        kind = "nonce too low" if got < expected else "nonce too high"
+        return f"{kind}: tx: {got} state: {expected}"
+    if any(hint in text for hint in _NO_FUNDS):
+        return f"insufficient funds for gas * price + value ({text})"
+    return text
+
 
 def _error_for(exc: BaseException) -> RpcError:
     if isinstance(exc, RpcError):
@@ -300,7 +331,7 @@ def _error_for(exc: BaseException) -> RpcError:
     if isinstance(exc, TransactionReverted):
         return RpcError(EXECUTION_REVERTED, str(exc), "0x" + exc.data.hex())
     if isinstance(exc, (TransactionRejected, ChainError)):
-        return RpcError(SERVER_ERROR, str(exc))
+        return RpcError(SERVER_ERROR, _geth_wording(str(exc)))
     from eth_tester.exceptions import TransactionFailed, ValidationError
     from eth_utils import ValidationError as EthValidationError
 
@@ -310,7 +341,7 @@ def _error_for(exc: BaseException) -> RpcError:
             return _error_for(reverted)
         return RpcError(SERVER_ERROR, str(exc))
     if isinstance(exc, (ValidationError, EthValidationError)):
-        return RpcError(SERVER_ERROR, str(exc))
+        return RpcError(SERVER_ERROR, _geth_wording(str(exc)))
     log.failure("unexpected JSON-RPC failure", Failure(exc, type(exc), exc.__traceback__))
     return RpcError(SERVER_ERROR, f"{type(exc).__name__}: {exc}")
 
