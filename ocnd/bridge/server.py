@@ -18,11 +18,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import attrs
-from klein import Klein
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from .. import ocpi
+from ..api.common import Responder, error_mapper
+from ..api.resource import App
 from ..ocpi import OcpiError
 from ..signing import notary, rawjson
 from .backoffice import BackofficeError, ChargingProfileResponse, CommandResponse, Page
@@ -61,9 +62,11 @@ class BridgeServer:
 
     def __init__(self, bridge) -> None:
         self.bridge = bridge
-        self.app = Klein()
+        # the node's dispatcher (no per-request reference cycles; OCPI envelopes for 404/405)
+        self.app = App(error_mapper(Responder(bridge.reactor)))
         self.app.route("/", methods=["GET"])(self.home)
-        self.app.route("/ocpi/", branch=True, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])(self.handle)
+        for n, rule in enumerate(("/ocpi/", "/ocpi/<path:rest>")):
+            self.app.route(rule, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], endpoint=f"ocpi{n}")(self.handle)
 
     def resource(self):
         return self.app.resource()
@@ -94,7 +97,7 @@ class BridgeServer:
             self.bridge.reactor.callLater(0, answer.after)
         return rawjson.dumps(env).encode("utf-8")
 
-    async def handle(self, request):
+    async def handle(self, request, rest=None):
         signed = request.getHeader("OCN-Signature") is not None
         try:
             answer = await self._handle(request)

@@ -38,6 +38,15 @@ async def test_wrong_token_b_is_refused(bridged):
 
 
 @pytest_twisted.ensureDeferred
+async def test_paths_outside_ocpi_get_ocpi_errors_not_html(bridged):
+    base = bridged.cpo.config.public_url
+    for method, path, code in (("GET", "/nope", 404), ("POST", "/", 405)):
+        response = await treq.request(method, base + path, persistent=False)
+        body = json.loads(await response.content())  # was Klein's HTML error page
+        assert (response.code, body["status_code"]) == (code, 2000)
+
+
+@pytest_twisted.ensureDeferred
 async def test_version_details_list_only_enabled_modules(bridged):
     net = bridged
     response = await treq.get(net.msp.config.public_url + "/ocpi/2.2",
