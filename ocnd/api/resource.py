@@ -22,6 +22,7 @@ returning one is a programming error answered by ``on_error`` as such.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from klein import Klein
@@ -47,16 +48,7 @@ class AppResource(resource.Resource):
         self._app = app
         self._map = app.url_map
         self._on_error = on_error
-        # routes without variables (/ocn/message, /health, ...) looked up directly: werkzeug's matcher
-        # costs more and leaves a reference cycle per call (a closure that recurses through itself);
-        # anything else, including near misses such as a trailing slash, goes through werkzeug as before.
-        # Routes are read here, so they must be declared before the resource is made.
-        self._static: dict[tuple[str, str], Any] = {}
-        if not self._map.host_matching:
-            for rule in self._map.iter_rules():
-                if not rule.arguments and rule.methods and not rule.subdomain and not rule.websocket:
-                    for method in rule.methods:
-                        self._static.setdefault((rule.rule, method), rule)
+        self._fast = FastRoutes(self._map)
 
     def render(self, request) -> int:
         try:
@@ -72,9 +64,10 @@ class AppResource(resource.Resource):
         return server.NOT_DONE_YET
 
     def _match(self, request):
-        rule = self._static.get((request.path.decode("latin-1"), request.method.decode("latin-1")))
-        if rule is not None and not request.prepath:
-            return rule, dict(rule.defaults or ())
+        method = request.method.decode("latin-1")
+        found = self._fast.static(request.path.decode("latin-1"), method) if not request.prepath else None
+        if found is not None:
+            return found
         # the path below this resource, percent-decoded per segment by twisted.web (as Klein does)
         try:
             path = ("/" + b"/".join(request.postpath).decode("utf-8")) if request.postpath else "/"
@@ -82,7 +75,10 @@ class AppResource(resource.Resource):
             host = request.getRequestHostname().decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest("URL is not valid UTF-8") from None
-        adapter = self._map.bind(host, script, path_info=path, default_method=request.method.decode("latin-1"),
+        found = self._fast.prefixed(path, method) if not script else None
+        if found is not None:
+            return found
+        adapter = self._map.bind(host, script, path_info=path, default_method=method,
                                  url_scheme="https" if request.isSecure() else "http")
         return adapter.match(return_rule=True)
 
@@ -114,6 +110,72 @@ class AppResource(resource.Resource):
             request.setResponseCode(500)
             body = b""
         self._respond(body, request)
+
+
+_CATCH_ALL = re.compile(r"(/(?:[^<>]*/)?)<path:(\w+)>")
+
+
+class FastRoutes:
+    """Route lookups that skip werkzeug's matcher where the answer is certain.
+
+    werkzeug's matcher costs more than the lookup itself and leaves a reference cycle per call (a
+    closure that recurses through itself).  Two shapes are answered here, with werkzeug's result:
+
+    * routes without variables (``/ocn/message``, ``/health``): by exact path and method;
+    * catch-all routes ``/prefix/<path:name>`` (``/ocpi/<path:rest>``), for the methods no other route
+      with variables could take a path under that prefix for: by prefix and method.
+
+    Anything else, including near misses (a method the route does not allow, an empty or ``/``-led
+    remainder, ``//`` that werkzeug might redirect), returns None and goes through werkzeug as before.
+    Routes are read once: declare them before the resource is made.
+    """
+
+    def __init__(self, url_map) -> None:
+        self._static: dict[tuple[str, str], tuple[Any, dict]] = {}
+        self._prefixes: list[tuple[str, str, frozenset, Any]] = []
+        self._merge_slashes = url_map.merge_slashes
+        if url_map.host_matching:
+            return
+        rules = [r for r in url_map.iter_rules() if r.methods and not r.subdomain and not r.websocket]
+        dynamic = [r for r in url_map.iter_rules() if r.arguments]
+        for rule in rules:
+            if not rule.arguments:
+                for method in rule.methods:
+                    self._static.setdefault((rule.rule, method), (rule, dict(rule.defaults or ())))
+                continue
+            m = _CATCH_ALL.fullmatch(rule.rule)
+            if m is None or rule.defaults:
+                continue
+            prefix = m.group(1)
+            # methods no other route with variables could take a path under this prefix for
+            methods = set(rule.methods)
+            for other in dynamic:
+                if other is not rule and _may_overlap(prefix, _static_head(other.rule)):
+                    methods -= set(other.methods or rule.methods)
+            if methods:
+                self._prefixes.append((prefix, m.group(2), frozenset(methods), rule))
+
+    def static(self, path: str, method: str):
+        return self._static.get((path, method))
+
+    def prefixed(self, path: str, method: str):
+        """``path`` percent-decoded, as werkzeug gets it."""
+        for prefix, name, methods, rule in self._prefixes:
+            if path.startswith(prefix) and method in methods:
+                rest = path[len(prefix):]
+                if not rest or rest[0] == "/" or (self._merge_slashes and "//" in path):
+                    return None
+                return rule, {name: rest}
+        return None
+
+
+def _static_head(rule: str) -> str:
+    """The literal text a rule starts with, before its first variable."""
+    return rule.split("<", 1)[0]
+
+
+def _may_overlap(prefix: str, head: str) -> bool:
+    return prefix.startswith(head) or head.startswith(prefix)
 
 
 def _cancel(reason: Failure, d: defer.Deferred) -> None:
