@@ -191,7 +191,7 @@ _SEGMENTS = ["ocpi", "2.2", "2.2.1", "versions", "hubclientinfo", "credentials",
 
 @pytest_twisted.ensureDeferred
 async def test_fast_routes_agree_with_werkzeug_on_the_node_routes(tmp_path):
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import example, given, settings, strategies as st
     from werkzeug.exceptions import HTTPException
 
     from ocnd.api.resource import FastRoutes
@@ -219,6 +219,10 @@ async def test_fast_routes_agree_with_werkzeug_on_the_node_routes(tmp_path):
     @given(st.sampled_from(["ocpi", "ocpi", "ocpi", "ocn", "admin", "health", "metrics", ""]),
            st.lists(st.sampled_from(_SEGMENTS), min_size=0, max_size=6), st.booleans(),
            st.sampled_from(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))
+    @example("ocpi", ["", "locations"], False, "GET")      # werkzeug redirects //
+    @example("ocpi", ["locations", "", "x"], False, "PUT")  # ... but not // after the prefix
+    @example("ocpi", [""], True, "GET")                     # nothing after the prefix
+    @example("ocpi", ["versions"], True, "GET")             # a static route with a trailing slash
     def agree(first, segments, trailing_slash, method):
         segments = [first, *segments]
         path = "/" + "/".join(segments) + ("/" if trailing_slash else "")
