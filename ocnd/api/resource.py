@@ -12,8 +12,9 @@ in flight, which was the node's p99 latency at 10 concurrent requests.
 the API classes declare them) with module-level state only, so a finished
 request is freed by reference counting the moment it is done.  It also does
 less per request: no Klein request adapter, one ``notifyFinish`` (only for
-handlers still running), failures mapped by one function (``on_error``)
-instead of a chain of error-handler Deferreds.
+handlers still running), static and catch-all routes looked up without
+werkzeug where the answer is certain (:class:`FastRoutes`), failures mapped
+by one function (``on_error``) instead of a chain of error-handler Deferreds.
 
 What Klein features the node does not use (branch routes, returning
 resources, renderables or ``klein.Response`` objects) are not supported:
