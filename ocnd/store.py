@@ -192,14 +192,14 @@ class Store:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-            cause = e.__cause__ if isinstance(e, StoreError) else e
-            if isinstance(e, StoreError) and (cause is None or "not writable" in str(e)):
-                raise
-            # e.g. a service user that may read the file but not create its -wal
-            if cause is not None and _not_writable(cause):
-                raise StoreError(f"the database is not writable ({cause}); {hint}") from e
+            # e.g. a service user that may read the file but not create its -wal: name the real problem
             if isinstance(e, StoreError):
+                cause = e.__cause__
+                if cause is not None and "not writable" not in str(e) and _not_writable(cause):
+                    raise StoreError(f"the database is not writable ({cause}); {hint}") from e
                 raise
+            if _not_writable(e):
+                raise StoreError(f"the database is not writable ({e}); {hint}") from e
             raise StoreError(f"cannot open the database: {e}") from e
         return self.version
 
