@@ -265,34 +265,18 @@ async def _send_failure(client, reactor, url, timeout):
     return result, elapsed
 
 
+@pytest.mark.parametrize("path", ["/stall", "/silent"])  # headers and part of the body / nothing at all
 @pytest_twisted.ensureDeferred
-async def test_timeout_covers_a_stalled_body(env):
+async def test_timeout_fails_the_send_and_closes_the_connection(env, path):
+    """The timeout covers the body too, and cancelling drops the connection at once (``_read_body``:
+    "like readBody"): a stalled party must not keep a socket open per timed-out request."""
     reactor, srv, client = env
-    failure, elapsed = await _send_failure(client, reactor, srv.base + "/stall", 0.3)
+    failure, elapsed = await _send_failure(client, reactor, srv.base + path, 0.3)
     assert _is_cancelled(failure), failure
     assert 0.25 <= elapsed < 1.5
-    assert len(srv.pending) == 1  # the server did start the answer (headers + part of the body)
-
-
-@pytest_twisted.ensureDeferred
-async def test_timed_out_stalled_body_closes_the_connection(env):
-    """Cancelling the body read drops the connection at once (``_read_body``: "like readBody"):
-    a stalled party must not keep a socket open per timed-out request."""
-    reactor, srv, client = env
-    await _send_failure(client, reactor, srv.base + "/stall", 0.2)
-    assert srv.connections == 1
+    assert len(srv.pending) == 1 and srv.connections == 1  # the server got the request
     closed = await wait_for(reactor, lambda: srv.lost == 1, timeout=1.0)
-    assert closed, "the connection of the timed-out response is still open"
-
-
-@pytest_twisted.ensureDeferred
-async def test_timeout_when_server_never_answers(env):
-    reactor, srv, client = env
-    failure, elapsed = await _send_failure(client, reactor, srv.base + "/silent", 0.3)
-    assert _is_cancelled(failure), failure
-    assert 0.25 <= elapsed < 1.5
-    assert len(srv.pending) == 1
-    assert await wait_for(reactor, lambda: srv.lost == 1, timeout=1.0)
+    assert closed, "the connection of the timed-out request is still open"
 
 
 @pytest_twisted.ensureDeferred
