@@ -154,7 +154,8 @@ SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], Any], str, str]]] = {
         "public_url": ("http://127.0.0.1:3000", _url,
                        "Public base URL of this bridge's OCPI server (a path prefix is kept).", "public_url"),
         "listen": ("tcp:3000:interface=127.0.0.1", _endpoint,
-                   "Twisted server endpoint string for the bridge's OCPI server.", "listen"),
+                   "Twisted server endpoint string for the bridge's OCPI server (tcp:/ssl:/unix: get "
+                   "backlog=1024 unless they set their own).", "listen"),
         "country_code": ("DE", _country_code, "Country code of the party.", "country_code"),
         "party_id": ("CPO", _party_id, "Party id of the party.", "party_id"),
         "roles": ("CPO", _roles, "Comma separated OCPI roles of the party (CPO, EMSP, ...).", "roles"),
